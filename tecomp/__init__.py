@@ -1,0 +1,20 @@
+"""tecomp: ANNarchy's Convolution and Pooling projections compiled by TVM for the CPU.
+
+    import tecomp as ann
+    from tecomp.extensions.convolution import *
+
+The rest of an ANNarchy script (populations, neurons, setup, compile, simulate) runs as is.
+"""
+
+from .errors import EquationError, InvalidTypeError, InvalidValueError, NetworkStateError, TecompError
+from .network import Network, clear, compile, get_time, reset, setup, simulate, step
+from .neuron import Neuron
+from .population import Population
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EquationError", "InvalidTypeError", "InvalidValueError", "Network", "NetworkStateError",
+    "Neuron", "Population", "TecompError", "clear", "compile", "get_time", "reset", "setup",
+    "simulate", "step",
+]

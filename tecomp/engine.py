@@ -1,0 +1,167 @@
+"""A compiled network: buffers, kernels and the order they run in each step.
+
+One step: (1) every projection computes from the pre values as they were at the start of
+the step (or `delays` earlier) into its own output buffer; (2) every population with
+equations writes its new values into its second set of buffers, reading the projection
+outputs of each target as `sum(target)`; (3) the two buffer sets swap. Double buffering
+keeps inputs and outputs of an update apart (kernels assume their arguments never alias).
+"""
+
+import math
+import time
+
+import numpy as np
+import tvm
+
+from .build import aligned_copy, aligned_empty
+from .errors import InvalidValueError
+from .expr import names, substitute
+from .kernels import compile_kernel
+from .specs import NeuronSpec
+
+
+def neuron_spec(pop, feeds: dict[str, int], dtype: str) -> NeuronSpec | None:
+    """The update of a population, or None when its neuron has no equations.
+
+    Later assignments see the values of earlier ones (declaration order), so each output is
+    written in terms of the values at the start of the step.
+    """
+    if not pop.neuron.equations:
+        return None
+    new: dict[str, tuple] = {}
+    for eq in pop.neuron.equations:
+        new[eq.target] = substitute(eq.expr, {("var", k): v for k, v in new.items()})
+    exprs = tuple(new.values())
+    inputs = tuple(sorted(set().union(*(names(e, "var") for e in exprs))))
+    targets = tuple(sorted(set().union(*(names(e, "sum") for e in exprs))))
+    return NeuronSpec(pop.size, inputs, targets, tuple(feeds.get(t, 0) for t in targets),
+                      tuple(new), exprs, dtype)
+
+
+class Engine:
+    def __init__(self, net):
+        start = time.perf_counter()
+        for proj in net.projections:
+            proj.spec()  # raises for a projection without a connection pattern
+        self.net = net
+        self.dtype = net.dtype
+        self.steps = 0
+        self.delays = {proj: proj.delay_steps(net.dt) for proj in net.projections}
+        self._allocate()
+        self._plans = self._build_plans()
+        self.compile_seconds = time.perf_counter() - start
+
+    # -- buffers -----------------------------------------------------------------------------
+    def _allocate(self) -> None:
+        net, dtype = self.net, self.dtype
+        self.updates = {}
+        for pop in net.populations:
+            feeds = {}
+            for proj in net.projections:
+                if proj.post is pop:
+                    feeds[proj.target] = feeds.get(proj.target, 0) + 1
+            self.updates[pop] = neuron_spec(pop, feeds, dtype)
+        # state[pop][name] = (buffer at even steps, buffer at odd steps)
+        self.state = {}
+        for pop in net.populations:
+            spec = self.updates[pop]
+            assigned = set(spec.outputs) if spec else set()
+            self.state[pop] = {}
+            for name, value in pop._initial.items():
+                first = aligned_copy(value, dtype)
+                second = aligned_copy(value, dtype) if name in assigned else first
+                self.state[pop][name] = (first, second)
+        self.outputs = {proj: aligned_empty(proj.post.geometry, dtype) for proj in net.projections}
+        self.weight_buffers = {proj: aligned_copy(proj._weights, dtype)
+                               for proj in net.projections if getattr(proj, "_weights", None)
+                               is not None}
+        self.tables = {proj: aligned_copy(proj._centres, "int32") for proj in net.projections
+                       if getattr(proj, "_centres", None) is not None}
+        # rings[(pop, name)] = past values, slot n % len holds the value at the start of step n
+        depth: dict = {}
+        for proj, d in self.delays.items():
+            if d:
+                for var in proj.spec().pre_vars:
+                    key = (proj.pre, var)
+                    depth[key] = max(depth.get(key, 0), d + 1)
+        self.rings = {key: [aligned_empty(key[0].geometry, dtype) for _ in range(n)]
+                      for key, n in depth.items()}
+
+    def array(self, pop, name: str) -> np.ndarray:
+        """The live values of an attribute, shaped like the geometry."""
+        return self.state[pop][name][self.steps % 2]
+
+    def weights(self, proj) -> np.ndarray:
+        return self.weight_buffers[proj]
+
+    # -- plans -------------------------------------------------------------------------------
+    def _build_plans(self) -> list[list]:
+        """One list of calls per step phase; the phase is the step number modulo the period of
+        the buffer rotation (2 for double buffering, times the ring lengths of delays)."""
+        period = math.lcm(2, *(len(r) for r in self.rings.values()))
+        tensor = _tensor_cache()
+        projection_calls = []
+        for proj in self.net.projections:
+            spec = proj.spec(self.dtype)
+            extra = [b for b in (self.weight_buffers.get(proj), self.tables.get(proj))
+                     if b is not None]
+            projection_calls.append((proj, compile_kernel(spec), spec.pre_vars, extra))
+        update_calls = [(pop, compile_kernel(spec), spec) for pop, spec in self.updates.items()
+                        if spec is not None]
+        plans = []
+        for phase in range(period):
+            parity = phase % 2
+            calls = [(np.copyto, (ring[phase % len(ring)], self.state[pop][var][parity]))
+                     for (pop, var), ring in self.rings.items()]
+            for proj, fn, pre_vars, extra in projection_calls:
+                d = self.delays[proj]
+                sources = [self.state[proj.pre][v][parity] if d == 0 else
+                           self.rings[(proj.pre, v)][(phase - d) % len(self.rings[(proj.pre, v)])]
+                           for v in pre_vars]
+                calls.append((fn, tuple(tensor(b) for b in (*sources, *extra,
+                                                             self.outputs[proj]))))
+            for pop, fn, spec in update_calls:
+                state = self.state[pop]
+                feeds = [self.outputs[p].reshape(-1) for t in spec.targets
+                         for p in self.net.projections if p.post is pop and p.target == t]
+                args = [state[a][parity].reshape(-1) for a in spec.inputs] + feeds + \
+                       [state[v][1 - parity].reshape(-1) for v in spec.outputs]
+                calls.append((fn, tuple(tensor(b) for b in args)))
+            plans.append(calls)
+        return plans
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self, n: int) -> None:
+        plans, period = self._plans, len(self._plans)
+        for _ in range(n):
+            for fn, args in plans[self.steps % period]:
+                fn(*args)
+            self.steps += 1
+
+    def reset(self) -> None:
+        """Time 0, initial values, empty delay history; the kernels stay."""
+        self.steps = 0
+        for pop, arrays in self.state.items():
+            for name, pair in arrays.items():
+                for buf in pair:
+                    buf[...] = pop._initial[name]
+        for ring in self.rings.values():
+            for buf in ring:
+                buf[...] = 0
+        for buf in self.outputs.values():
+            buf[...] = 0
+
+
+def _tensor_cache():
+    """TVM views of numpy buffers, made once per buffer (a call with Tensors costs less)."""
+    made: dict[int, tuple] = {}
+
+    def tensor(array: np.ndarray):
+        key = (array.ctypes.data, array.shape)
+        if key not in made:
+            if array.ctypes.data % 64:
+                raise InvalidValueError("internal: a kernel buffer is not 64-byte aligned")
+            made[key] = (tvm.runtime.from_dlpack(array), array)  # keep the array alive
+        return made[key][0]
+
+    return tensor

@@ -1,0 +1,27 @@
+"""One base error for everything tecomp rejects; the subclasses keep Python's usual meaning."""
+
+
+class TecompError(Exception):
+    """Base class of every error tecomp raises on purpose."""
+
+
+class InvalidValueError(TecompError, ValueError):
+    """A value breaks one of tecomp's rules (shape, range, geometry, ...)."""
+
+
+class InvalidTypeError(TecompError, TypeError):
+    """An argument has a type tecomp cannot use."""
+
+
+class EquationError(InvalidValueError):
+    """An equation, parameter or psp string cannot be parsed or refers to unknown names."""
+
+    def __init__(self, message: str, line: str | None = None, column: int | None = None):
+        if line is not None:
+            caret = "" if column is None else "\n    " + " " * column + "^"
+            message = f"{message}\n    {line}{caret}"
+        super().__init__(message)
+
+
+class NetworkStateError(TecompError, RuntimeError):
+    """An operation that the network's state does not allow (e.g. adding a layer after compile())."""

@@ -1,0 +1,1 @@
+"""ANNarchy-style extensions: `tecomp.extensions.convolution`."""

@@ -1,0 +1,371 @@
+"""Shared-weight projections, as in ANNarchy's `ANNarchy.extensions.convolution`.
+
+    import tecomp as ann
+    from tecomp.extensions.convolution import *
+
+Every check of the page's shape rules happens here, at the call that breaks them; a
+failing call leaves the projection as it was.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from ..errors import EquationError, InvalidTypeError, InvalidValueError
+from ..expr import names, parse
+from ..population import Population
+from ..specs import OPERATIONS, AxisMap, WindowSpec
+
+__all__ = ["Convolution", "Pooling"]
+
+
+class _Window:
+    """What Convolution and Pooling share: endpoints, target, psp, operation, delays."""
+
+    default_psp = "pre.r"
+    psp_names: set[str] = set()
+
+    def __init__(self, pre: Population, post: Population, target: str, psp: str | None,
+                 operation: str, name: str | None):
+        who = type(self).__name__
+        for role, pop in (("pre", pre), ("post", post)):
+            if not isinstance(pop, Population):
+                raise InvalidTypeError(f"{who}: {role} must be a Population, "
+                                       f"got {type(pop).__name__}")
+        if pre.network is not post.network:
+            raise InvalidValueError(f"{who}: pre {pre.name} and post {post.name} belong to "
+                                    "different networks")
+        if not isinstance(target, str) or not target.isidentifier():
+            raise InvalidValueError(f"{who}: target must be a name such as 'exc', got {target!r}")
+        if operation not in OPERATIONS:
+            raise InvalidValueError(f"{who}: operation must be one of {', '.join(OPERATIONS)}, "
+                                    f"got {operation!r}")
+        psp = self.default_psp if psp is None else psp
+        if not isinstance(psp, str):
+            raise InvalidTypeError(f"{who}: psp must be a string, got {type(psp).__name__}")
+        tree = parse(psp, known=self.psp_names)
+        unknown = names(tree, "pre") - set(pre.attributes)
+        if unknown:
+            raise EquationError(f"{who}: psp reads pre.{sorted(unknown)[0]}, but pre "
+                                f"{pre.name} has only {', '.join(pre.attributes)}", psp)
+        self.pre, self.post, self.target = pre, post, target
+        self.psp, self.operation = psp, operation
+        self.name = name or f"proj{len(pre.network.projections)}"
+        self.delays = 0.0
+        self._psp_tree = tree
+        self._spec: WindowSpec | None = None
+        pre.network.add_projection(self)
+
+    @property
+    def connected(self) -> bool:
+        return self._spec is not None
+
+    def spec(self, dtype: str = "float64") -> WindowSpec:
+        if self._spec is None:
+            raise InvalidValueError(f"{self!r} has no connection pattern yet; call "
+                                    f"{self._connect_hint}")
+        return dataclasses.replace(self._spec, dtype=dtype)
+
+    def delay_steps(self, dt: float) -> int:
+        steps = round(self.delays / dt)
+        if not math.isclose(steps * dt, self.delays, rel_tol=1e-9, abs_tol=1e-12):
+            raise InvalidValueError(f"{type(self).__name__}: delays={self.delays} ms is not a "
+                                    f"multiple of dt={dt} ms")
+        return steps
+
+    def _check_delays(self, delays) -> float:
+        if isinstance(delays, bool) or not isinstance(delays, int | float | np.number) or \
+                not math.isfinite(delays) or delays < 0:
+            raise InvalidValueError(f"{type(self).__name__}: delays must be one number of ms "
+                                    f">= 0, got {delays!r}")
+        delays = float(delays)
+        previous, self.delays = self.delays, delays
+        try:
+            self.delay_steps(self.pre.network.dt)
+        finally:
+            self.delays = previous
+        return delays
+
+    def _check_open(self) -> None:
+        self.pre.network._check_open(f"{type(self).__name__}.connect")
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.pre.name} -> {self.post.name}, "
+                f"target={self.target!r})")
+
+
+class Convolution(_Window):
+    """A filter (or a bank of filters) shared by every post neuron: a cross-correlation.
+
+    >>> import numpy as np, tecomp as ann
+    >>> ann.clear()
+    >>> pre = ann.Population((4, 4), ann.Neuron(parameters="r = 0.0"))
+    >>> post = ann.Population((2, 2), ann.Neuron(equations="r = sum(exc)"))
+    >>> proj = Convolution(pre, post, target="exc")
+    >>> proj.connect_filter(np.ones((3, 3)))
+    Convolution(pop0 -> pop1, target='exc')
+    >>> proj.center(1, 1)
+    (2, 2)
+    """
+
+    psp_names = {"w"}
+    default_psp = "w * pre.r"
+    _connect_hint = "connect_filter() or connect_filters()"
+
+    def __init__(self, pre: Population, post: Population, target: str,
+                 psp: str = "w * pre.r", operation: str = "sum", name: str | None = None):
+        super().__init__(pre, post, target, psp, operation, name)
+        self._weights: np.ndarray | None = None
+        self._centres: np.ndarray | None = None
+
+    def connect_filter(self, weights, delays: float = 0.0, keep_last_dimension: bool = False,
+                       padding: float | str = 0.0, subsampling=None) -> "Convolution":
+        """One filter: same dims as pre (or one less with keep_last_dimension=True)."""
+        return self._connect(weights, False, delays, keep_last_dimension, padding, subsampling)
+
+    def connect_filters(self, weights, delays: float = 0.0, keep_last_dimension: bool = False,
+                        padding: float | str = 0.0, subsampling=None) -> "Convolution":
+        """A bank: weights[f] is filter f, post's last axis has one neuron per filter."""
+        if keep_last_dimension:
+            raise InvalidValueError("Convolution.connect_filters: a bank of filters cannot be "
+                                    "combined with keep_last_dimension=True")
+        return self._connect(weights, True, delays, False, padding, subsampling)
+
+    def _connect(self, weights, bank, delays, keep_last, padding, subsampling):
+        self._check_open()
+        method = "connect_filters" if bank else "connect_filter"
+        weights = _check_weights(weights, bank, method)
+        delays = self._check_delays(delays)
+        padding = _check_padding(padding)
+        window = weights.shape[1:] if bank else weights.shape
+        axes = _conv_axes(self.pre.geometry, self.post.geometry, window, weights.shape[0] if
+                          bank else None, bool(keep_last), subsampling is not None, method)
+        spec = WindowSpec("Convolution", self.pre.geometry, self.post.geometry, window, axes,
+                          self.operation, self._psp_tree, padding, weights=weights.shape,
+                          table=subsampling is not None)
+        centres = None if subsampling is None else _check_subsampling(subsampling, spec)
+        self._spec, self._weights, self._centres, self.delays = spec, weights, centres, delays
+        return self
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The filter (or bank); assign an array of the same shape to replace it."""
+        if self._weights is None:
+            raise InvalidValueError(f"{self!r}: no weights yet; call {self._connect_hint}")
+        engine = self.pre.network.engine
+        return (self._weights if engine is None else engine.weights(self)).copy()
+
+    @weights.setter
+    def weights(self, value) -> None:
+        if self._weights is None:
+            raise InvalidValueError(f"{self!r}: call {self._connect_hint} before setting weights")
+        value = _check_weights(value, self._spec.bank, "weights")
+        if value.shape != self._weights.shape:
+            raise InvalidValueError(f"Convolution.weights: new weights must have the shape "
+                                    f"{self._weights.shape}, got {value.shape}")
+        engine = self.pre.network.engine
+        if engine is None:
+            self._weights = value
+        else:
+            engine.weights(self)[...] = value
+
+    def centres(self) -> np.ndarray:
+        """Window centres in pre coordinates, one row per (spatial) post position."""
+        spec = self.spec()
+        if self._centres is not None:
+            return self._centres.copy()
+        grids = [np.arange(n) for n in spec.positions]
+        rows = np.stack(np.meshgrid(*grids, indexing="ij"), -1).reshape(-1, len(spec.positions))
+        columns = []
+        for a, m in enumerate(spec.axes):
+            if m.mode == "span":
+                columns.append(np.full(len(rows), (self.pre.geometry[a] - 1) // 2))
+            else:
+                step, start = (m.stride, m.offset) if m.mode == "conv" else (1, 0)
+                columns.append(start + step * rows[:, m.post_axis])
+        return np.stack(columns, -1).astype(np.int64)
+
+    def center(self, *coords) -> tuple[int, ...]:
+        """Pre coordinates of the window centre of a post neuron, given by coordinates or rank."""
+        spec = self.spec()
+        if len(coords) == 1 and isinstance(coords[0], tuple | list):
+            coords = tuple(coords[0])
+        if len(coords) == 1 and len(spec.positions) > 1:
+            coords = self.post.coordinates_from_rank(int(coords[0]))
+        if len(coords) == len(self.post.geometry):
+            self.post.rank_from_coordinates(coords)  # range check
+            coords = coords[:len(spec.positions)]
+        if len(coords) != len(spec.positions) or any(
+                not 0 <= c < n for c, n in zip(coords, spec.positions, strict=True)):
+            raise InvalidValueError(f"Convolution.center: {coords} is neither a rank nor "
+                                    f"coordinates of post {self.post.geometry}")
+        rank = int(np.ravel_multi_index(tuple(coords), spec.positions))
+        return tuple(int(c) for c in self.centres()[rank])
+
+
+class Pooling(_Window):
+    """Max (min, mean, sum) over non-overlapping windows of pre, one per post neuron.
+
+    >>> import tecomp as ann
+    >>> ann.clear()
+    >>> pre = ann.Population((100, 100, 10), ann.Neuron(parameters="r = 0.0"))
+    >>> post = ann.Population((50, 50), ann.Neuron(equations="r = sum(exc)"))
+    >>> Pooling(pre, post, target="exc", operation="max").connect_pooling(extent=(2, 2, 10))
+    Pooling(pop0 -> pop1, target='exc')
+    """
+
+    _connect_hint = "connect_pooling()"
+
+    def __init__(self, pre: Population, post: Population, target: str, psp: str = "pre.r",
+                 operation: str = "max", name: str | None = None):
+        super().__init__(pre, post, target, psp, operation, name)
+
+    def connect_pooling(self, extent=None, delays: float = 0.0) -> "Pooling":
+        self._check_open()
+        delays = self._check_delays(delays)
+        extent = _pool_extent(self.pre.geometry, self.post.geometry, extent)
+        axes = tuple(AxisMap("conv", a, a, e, (e - 1) // 2) if a < len(self.post.geometry)
+                     else AxisMap("span", None, a) for a, e in enumerate(extent))
+        self._spec = WindowSpec("Pooling", self.pre.geometry, self.post.geometry, extent, axes,
+                                self.operation, self._psp_tree, 0.0)
+        self.delays = delays
+        return self
+
+    pooling = connect_pooling
+
+
+def _check_weights(weights, bank: bool, method: str) -> np.ndarray:
+    try:
+        array = np.array(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidValueError(f"Convolution.{method}: weights must be a rectangular array "
+                                "of numbers (ragged or non-numeric input)") from None
+    need = 2 if bank else 1
+    if array.ndim < need or array.size == 0:
+        raise InvalidValueError(f"Convolution.{method}: weights must be a non-empty array with "
+                                f"at least {need} dimension(s), got shape {array.shape}")
+    if array.ndim > 4 + bank:
+        raise InvalidValueError(f"Convolution.{method}: a filter has at most 4 dimensions, "
+                                f"got weights of shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise InvalidValueError(f"Convolution.{method}: weights must be finite (no NaN or inf)")
+    return array
+
+
+def _check_padding(padding) -> float | str:
+    if isinstance(padding, str):
+        if padding != "border":
+            raise InvalidValueError(f"Convolution: padding must be a number or 'border', "
+                                    f"got {padding!r}")
+        return padding
+    if isinstance(padding, bool) or not isinstance(padding, int | float | np.number) or \
+            not math.isfinite(padding):
+        raise InvalidValueError(f"Convolution: padding must be a finite number or 'border', "
+                                f"got {padding!r}")
+    return float(padding)
+
+
+def _conv_axes(pre, post, window, filters, keep_last, explicit, method) -> tuple[AxisMap, ...]:
+    """Give each pre axis its role, checking the page's shape rules."""
+    who = f"Convolution.{method}"
+    dp, dk = len(pre), len(window)
+    spatial = post[:-1] if filters is not None else post
+    if filters is not None and post[-1] != filters:
+        raise InvalidValueError(f"{who}: post's last axis must hold one neuron per filter: "
+                                f"post {post} has {post[-1]}, the bank has {filters} filters")
+    if keep_last:
+        if dk != dp - 1 or len(post) != dp:
+            raise InvalidValueError(f"{who}: with keep_last_dimension=True the filter needs one "
+                                    f"dimension less than pre and post as many as pre; got "
+                                    f"pre {pre}, filter {window}, post {post}")
+        if post[-1] != pre[-1]:
+            raise InvalidValueError(f"{who}: with keep_last_dimension=True post's last size must "
+                                    f"equal pre's: pre {pre}, post {post}")
+        roles = ["conv"] * (dp - 1) + ["keep"]
+    elif dk != dp:
+        raise InvalidValueError(f"{who}: the filter must have as many dimensions as pre "
+                                f"(or one less with keep_last_dimension=True); got pre {pre}, "
+                                f"filter {window}")
+    elif len(spatial) == dp:
+        roles = ["conv"] * dp
+    elif len(spatial) == dp - 1 and spatial:
+        if window[-1] != pre[-1]:
+            raise InvalidValueError(f"{who}: post {post} has one dimension less than pre {pre}, "
+                                    f"so the filter's last size must equal pre's last size "
+                                    f"({pre[-1]}), got {window[-1]}")
+        roles = ["conv"] * (dp - 1) + ["span"]
+    else:
+        raise InvalidValueError(f"{who}: post {post} does not fit pre {pre} and filter "
+                                f"{window}: post needs as many dimensions as pre, or one less "
+                                "when the filter spans pre's last axis"
+                                + (", plus the filter axis" if filters is not None else ""))
+    axes = []
+    for a, role in enumerate(roles):
+        if role == "span":
+            axes.append(AxisMap("span", None, a))
+        elif role == "keep":
+            axes.append(AxisMap("keep", a))
+        elif explicit:
+            axes.append(AxisMap("conv", a, a))
+        else:
+            if pre[a] % spatial[a]:
+                raise InvalidValueError(f"{who}: pre size {pre[a]} on axis {a} is not a multiple "
+                                        f"of post size {spatial[a]}; pass subsampling= or "
+                                        "change the geometry")
+            s = pre[a] // spatial[a]
+            axes.append(AxisMap("conv", a, a, s, (s - 1) // 2))
+    return tuple(axes)
+
+
+def _check_subsampling(subsampling, spec: WindowSpec) -> np.ndarray:
+    who = "Convolution: subsampling"
+    try:
+        table = np.array(subsampling)
+    except (TypeError, ValueError):
+        raise InvalidValueError(f"{who} must be a rectangular list of coordinates") from None
+    count = math.prod(spec.positions)
+    what = "spatial post position" if spec.bank else "post neuron"
+    if table.shape != (count, len(spec.pre)):
+        raise InvalidValueError(f"{who} needs one row of {len(spec.pre)} pre coordinates per "
+                                f"{what}, i.e. shape ({count}, {len(spec.pre)}); got {table.shape}")
+    if table.dtype.kind not in "iu" and not (table.dtype.kind == "f" and
+                                             np.array_equal(table, np.round(table))):
+        raise InvalidValueError(f"{who} must hold integer coordinates")
+    table = table.astype(np.int64)
+    bad = (table < 0) | (table >= np.array(spec.pre))
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise InvalidValueError(f"{who}: row {row} = {table[row].tolist()} is outside pre "
+                                f"{spec.pre}")
+    return table
+
+
+def _pool_extent(pre, post, extent) -> tuple[int, ...]:
+    who = "Pooling.connect_pooling"
+    if len(post) > len(pre):
+        raise InvalidValueError(f"{who}: post {post} has more dimensions than pre {pre}")
+    if extent is None:
+        if len(post) != len(pre):
+            raise InvalidValueError(f"{who}: post {post} has fewer dimensions than pre {pre}; "
+                                    "give extent= with one size per pre axis")
+        for a, (p, q) in enumerate(zip(pre, post, strict=True)):
+            if p % q:
+                raise InvalidValueError(f"{who}: pre size {p} on axis {a} is not a multiple of "
+                                        f"post size {q}; give extent= explicitly")
+        return tuple(p // q for p, q in zip(pre, post, strict=True))
+    extent = (extent,) if isinstance(extent, int | np.integer) else extent
+    if not isinstance(extent, tuple | list) or len(extent) != len(pre) or not all(
+            isinstance(e, int | np.integer) and not isinstance(e, bool) and e >= 1
+            for e in extent):
+        raise InvalidValueError(f"{who}: extent must be {len(pre)} positive ints (one per pre "
+                                f"axis), got {extent!r}")
+    extent = tuple(int(e) for e in extent)
+    for a, e in enumerate(extent):
+        if a >= len(post) and e != pre[a]:
+            raise InvalidValueError(f"{who}: post has no axis {a}, so the extent must cover "
+                                    f"pre's axis {a} whole ({pre[a]}), got {e}")
+        if a < len(post) and e * post[a] > pre[a]:
+            raise InvalidValueError(f"{who}: extent {e} x post size {post[a]} on axis {a} "
+                                    f"reaches past pre size {pre[a]}")
+    return extent

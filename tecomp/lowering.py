@@ -1,0 +1,222 @@
+"""Specs to TVM tensor expressions. Lowering states the algorithm only; it never schedules.
+
+A window kernel is built from up to four stages:
+
+- `P_<name>` (optional): the pre values a tap reads, padded on the axes where taps leave pre
+  (`if_then_else` for a padding rate, clamped indices for "border"), with every pre-only
+  part of the psp applied once per pre neuron (e.g. `log(1 + pre.r)`), not once per tap;
+- `WT` (banks): the weights with the filter axis last, so filters sit side by side in memory;
+- `Y`: one `te.compute` whose reduce axes `rk0, rk1, ...` run over the window.
+"""
+
+import itertools
+import math
+
+from tvm import te, tirx
+
+from .expr import Expr, children, names, substitute
+from .specs import NeuronSpec, WindowSpec
+
+_UNARY = {"exp": te.exp, "log": te.log, "sqrt": te.sqrt, "abs": te.abs, "fabs": te.abs,
+          "tanh": te.tanh, "sin": te.sin, "cos": te.cos}
+
+
+def to_te(expr: Expr, leaf, dtype: str):
+    """Translate an expression tree; `leaf(node)` gives the TE value of var/pre/sum nodes."""
+    kind = expr[0]
+    if kind == "const":
+        return tirx.const(expr[1], dtype)
+    if kind in ("var", "pre", "sum"):
+        return leaf(expr)
+    args = [to_te(c, leaf, dtype) for c in children(expr)]
+    if kind == "neg":
+        return -args[0]
+    if kind == "bin":
+        a, b = args
+        op = expr[1]
+        if op == "**":
+            return _power(a, expr[3], b)
+        if op == "+":
+            return a + b
+        if op == "-":
+            return a - b
+        if op == "*":
+            return a * b
+        return tirx.Div(a, b)  # the node itself: folding x / 0.0 would raise, NumPy gives inf
+    name = expr[1]
+    zero = tirx.const(0.0, dtype)
+    if name in _UNARY:
+        return _UNARY[name](args[0])
+    if name in ("pos", "positive"):
+        return tirx.Max(args[0], zero)
+    if name in ("neg", "negative"):
+        return tirx.Min(args[0], zero)
+    if name == "clip":
+        return tirx.Min(tirx.Max(args[0], args[1]), args[2])
+    return _power(args[0], expr[2][1], args[1])  # power(x, y)
+
+
+def _power(base, exponent_tree: Expr, exponent):
+    """Small integer powers as products: exact like NumPy's and far cheaper than pow()."""
+    if exponent_tree[0] == "const" and exponent_tree[1] in (1.0, 2.0, 3.0, 4.0):
+        result = base
+        for _ in range(int(exponent_tree[1]) - 1):
+            result = result * base
+        return result
+    return te.power(base, exponent)
+
+
+def _reducer(operation: str, dtype: str):
+    if operation in ("sum", "mean"):
+        return te.sum
+    # max/min start from -inf/+inf (te.max/te.min start from the largest finite value).
+    if operation == "max":
+        return te.comm_reducer(lambda a, b: tirx.Max(a, b),
+                               lambda t: tirx.const(-math.inf, t), name="max_inf")
+    return te.comm_reducer(lambda a, b: tirx.Min(a, b),
+                           lambda t: tirx.const(math.inf, t), name="min_inf")
+
+
+def split_psp(psp: Expr) -> tuple[Expr, dict[str, Expr]]:
+    """Hoist the largest pre-only sub-expressions (no `w`) out of the psp.
+
+    Returns the per-tap term, where each hoisted part is a new pre leaf `("pre", "g0")`, and
+    the hoisted parts by name. Plain `pre.x` leaves stay as they are.
+    """
+    hoisted: dict[Expr, str] = {}
+
+    def visit(e: Expr) -> None:
+        if e[0] in ("call", "bin", "neg") and names(e, "pre") and not names(e, "var"):
+            hoisted.setdefault(e, f"g{len(hoisted)}")
+        else:
+            for c in children(e):
+                visit(c)
+
+    visit(psp)
+    term = substitute(psp, {e: ("pre", name) for e, name in hoisted.items()})
+    return term, {name: e for e, name in hoisted.items()}
+
+
+def window(spec: WindowSpec):
+    """TE for a Convolution or Pooling. Returns (inputs, output) for `create_prim_func`.
+
+    Inputs: one placeholder per pre variable of the psp (pre shape), then the weights, then
+    the subsampling table (int32, one row of pre coordinates per centre).
+    """
+    dtype = spec.dtype
+    pre_x = {v: te.placeholder(spec.pre, dtype, f"pre_{v}") for v in spec.pre_vars}
+    weights = None if spec.weights is None else te.placeholder(spec.weights, dtype, "weights")
+    table = (te.placeholder((math.prod(spec.positions), len(spec.pre)), "int32", "centres")
+             if spec.table else None)
+    term, hoisted = split_psp(spec.psp)
+    sources = _input_stages(spec, pre_x, hoisted)
+    if spec.bank:  # filters innermost: the filter loop can be vectorised
+        n = len(spec.window)
+        wt = te.compute(spec.window + spec.weights[:1],
+                        lambda *i: weights[(i[n],) + i[:n]], name="WT")
+    rk = [te.reduce_axis((0, k), f"rk{a}") for a, k in enumerate(spec.window)]
+    reducer = _reducer(spec.operation, dtype)
+    scale = tirx.const(1.0 / spec.taps, dtype)
+
+    def body(*out):
+        index = _tap_index(spec, out, rk, table, sources)
+        taps = tuple(r.var for r in rk)
+
+        def leaf(node):
+            if node[0] == "pre":
+                return sources[node[1]][index]
+            return wt[taps + (out[-1],)] if spec.bank else weights[taps]
+
+        value = to_te(term, leaf, dtype)
+        if spec.operation == "mean":
+            value = value * scale
+        return reducer(value, axis=rk) if rk else value
+
+    output = te.compute(spec.post, body, name="Y")
+    inputs = [pre_x[v] for v in spec.pre_vars] + [t for t in (weights, table) if t is not None]
+    return inputs, output
+
+
+def _input_stages(spec: WindowSpec, pre_x: dict, hoisted: dict[str, Expr]) -> dict:
+    """The tensor each pre leaf of the term reads, padded where the taps leave pre."""
+    reach = [spec.reach(a) for a in range(len(spec.pre))]
+    padded = any(lo or hi for lo, hi in reach)
+    shape = tuple(n + lo + hi for n, (lo, hi) in zip(spec.pre, reach, strict=True))
+    dtype = spec.dtype
+    leaves = {v: ("pre", v) for v in spec.pre_vars} | hoisted
+    sources = {}
+    for name, expr in leaves.items():
+        if not padded and expr[0] == "pre":
+            sources[name] = pre_x[expr[1]]
+        else:
+            sources[name] = te.compute(shape, _padded_stage(spec, expr, pre_x, reach, padded),
+                                       name=f"P_{name}")
+    return sources
+
+
+def _padded_stage(spec: WindowSpec, expr: Expr, pre_x: dict, reach: list, padded: bool):
+    """fcompute of an input stage: `expr` of the pre values, padded rate outside pre."""
+    dtype = spec.dtype
+
+    def stage(*i):
+        inner = [x - lo for x, (lo, _) in zip(i, reach, strict=True)]
+        if spec.padding == "border":
+            inner = [tirx.Min(tirx.Max(x, 0), n - 1) for x, n in zip(inner, spec.pre, strict=True)]
+        value = to_te(expr, lambda node: pre_x[node[1]][tuple(inner)], dtype)
+        if not padded or spec.padding == "border":
+            return value
+        rate = tirx.const(spec.padding, dtype)
+        outside = to_te(expr, lambda node: rate, dtype)
+        inside = tirx.all(*[tirx.all(x >= 0, x < n) for x, n, (lo, hi) in
+                            zip(inner, spec.pre, reach, strict=True) if lo or hi])
+        return tirx.if_then_else(inside, value, outside)
+
+    return stage
+
+
+def _tap_index(spec: WindowSpec, out, rk, table, sources) -> tuple:
+    """The index into an input stage read by post neuron `out` at the taps `rk`."""
+    padded = any(s.op.name.startswith("P_") for s in sources.values())
+    if table is not None:
+        strides = [math.prod(spec.positions[a + 1:]) for a in range(len(spec.positions))]
+        rank = sum((out[a] * s for a, s in enumerate(strides)), tirx.const(0, "int32"))
+    index = []
+    for a, m in enumerate(spec.axes):
+        if m.mode == "span":
+            index.append(rk[m.window_axis].var)
+            continue
+        if table is not None:
+            centre = table[rank, a]
+        else:
+            centre = out[m.post_axis] * m.stride + m.offset if m.mode == "conv" else out[m.post_axis]
+        if m.mode == "keep":
+            index.append(centre)
+            continue
+        shift = spec.reach(a)[0] if padded else 0
+        index.append(centre + rk[m.window_axis].var + (shift - (spec.window[m.window_axis] - 1) // 2))
+    return tuple(index)
+
+
+def neuron(spec: NeuronSpec):
+    """TE for a population update: one elementwise stage with one output per variable.
+
+    Inputs: the attributes read (flat), then each target's projection outputs (flat).
+    """
+    dtype = spec.dtype
+    attrs = {a: te.placeholder((spec.size,), dtype, f"in_{a}") for a in spec.inputs}
+    feeds = {t: [te.placeholder((spec.size,), dtype, f"sum_{t}_{k}") for k in range(n)]
+             for t, n in zip(spec.targets, spec.target_counts, strict=True)}
+
+    def body(i):
+        def leaf(node):
+            if node[0] == "sum":
+                parts = [p[i] for p in feeds.get(node[1], ())]
+                return sum(parts[1:], parts[0]) if parts else tirx.const(0.0, dtype)
+            return attrs[node[1]][i]
+
+        return [to_te(e, leaf, dtype) for e in spec.exprs]
+
+    outputs = te.compute((spec.size,), body, name="update")
+    outputs = list(outputs) if isinstance(outputs, list | tuple) else [outputs]
+    inputs = list(attrs.values()) + list(itertools.chain.from_iterable(feeds.values()))
+    return inputs, outputs

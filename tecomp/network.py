@@ -1,0 +1,159 @@
+"""Networks: the populations and projections of one model, its clock and its precision.
+
+The global functions (`setup`, `compile`, `simulate`, ...) act on a default network, as in
+ANNarchy; `Network` objects are independent of it and of each other.
+"""
+
+import math
+import os
+
+from .errors import InvalidValueError, NetworkStateError
+
+PRECISIONS = {"double": "float64", "float": "float32"}
+
+
+def check_dt(dt) -> float:
+    if isinstance(dt, bool) or not isinstance(dt, int | float) or not math.isfinite(dt) or dt <= 0:
+        raise InvalidValueError(f"setup: dt must be a positive number of ms, got {dt!r}")
+    return float(dt)
+
+
+class Network:
+    """One model: populations, projections, a clock (`time`, ms) and a precision.
+
+    >>> import tecomp as ann
+    >>> net = ann.Network(dt=0.5)
+    >>> pop = net.create((4,), ann.Neuron(parameters="r = 1.0"))
+    >>> net.compile(); net.simulate(2.0); net.time
+    2.0
+    """
+
+    def __init__(self, dt: float = 1.0, precision: str = "double"):
+        self.dt = check_dt(dt)
+        self.dtype = _dtype(precision)
+        self.populations: list = []
+        self.projections: list = []
+        self.engine = None  # the compiled form, once compile() ran
+
+    # -- description --------------------------------------------------------------------
+    def create(self, geometry, neuron, name: str | None = None):
+        """Add a population (ANNarchy 5 style)."""
+        from .population import Population  # populations register themselves here
+
+        return Population(geometry, neuron, name=name, network=self)
+
+    def connect(self, projection):
+        """Accept a projection built on this network's populations; returns it."""
+        if projection not in self.projections:
+            raise InvalidValueError(f"Network.connect: {projection!r} was built on populations "
+                                    "of another network")
+        return projection
+
+    def _check_open(self, what: str) -> None:
+        if self.engine is not None:
+            raise NetworkStateError(f"{what}: the network is already compiled; call clear() "
+                                    "(or build a new Network) to describe another one")
+
+    def add_population(self, population) -> None:
+        self._check_open("Population")
+        if any(p.name == population.name for p in self.populations):
+            raise InvalidValueError(f"Population: the name {population.name!r} is already used")
+        self.populations.append(population)
+
+    def add_projection(self, projection) -> None:
+        self._check_open(type(projection).__name__)
+        self.projections.append(projection)
+
+    def setup(self, dt: float | None = None, precision: str | None = None) -> None:
+        self._check_open("setup")
+        if dt is not None:
+            self.dt = check_dt(dt)
+        if precision is not None:
+            self.dtype = _dtype(precision)
+
+    # -- running ----------------------------------------------------------------------------
+    def compile(self) -> None:
+        """Build every kernel; afterwards the network can run but not grow."""
+        from .engine import Engine  # the engine needs TVM; describing a network does not
+
+        if self.engine is None:
+            self.engine = Engine(self)
+
+    def _compiled(self, what: str):
+        if self.engine is None:
+            raise NetworkStateError(f"{what}: call compile() first")
+        return self.engine
+
+    def simulate(self, duration: float) -> None:
+        """Run round(duration / dt) steps."""
+        if isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0:
+            raise InvalidValueError(f"simulate: duration must be a number of ms >= 0, "
+                                    f"got {duration!r}")
+        self._compiled("simulate").run(round(duration / self.dt))
+
+    def step(self) -> None:
+        self._compiled("step").run(1)
+
+    def reset(self) -> None:
+        """Back to time 0 with every attribute at its initial value, kernels kept."""
+        self._compiled("reset").reset()
+
+    @property
+    def time(self) -> float:
+        return 0.0 if self.engine is None else self.engine.steps * self.dt
+
+
+def _dtype(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise InvalidValueError(f"setup: precision must be one of {sorted(PRECISIONS)}, "
+                                f"got {precision!r}")
+    return PRECISIONS[precision]
+
+
+_default = Network()
+
+
+def default_network() -> Network:
+    return _default
+
+
+def clear() -> None:
+    """Forget the default network (and its setup) as if tecomp had just been imported."""
+    global _default
+    _default = Network()
+
+
+def setup(dt: float | None = None, precision: str | None = None,
+          num_threads: int | None = None, seed: int | None = None) -> None:
+    """Set the step (ms) and precision ("double" or "float") of the default network.
+
+    `num_threads` sets TVM_NUM_THREADS, which TVM reads when its thread pool starts (the
+    first parallel kernel call of the process). `seed` is accepted for ANNarchy scripts;
+    tecomp draws no random numbers.
+    """
+    if num_threads is not None:
+        if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+            raise InvalidValueError(f"setup: num_threads must be an int >= 1, got {num_threads!r}")
+        os.environ["TVM_NUM_THREADS"] = str(num_threads)
+    _default.setup(dt=dt, precision=precision)
+
+
+def compile(*args, **kwargs) -> None:  # noqa: A001 - the ANNarchy name
+    """Build every kernel of the default network (ANNarchy's options are accepted)."""
+    _default.compile()
+
+
+def simulate(duration: float, **kwargs) -> None:
+    _default.simulate(duration)
+
+
+def step() -> None:
+    _default.step()
+
+
+def reset(**kwargs) -> None:
+    _default.reset()
+
+
+def get_time() -> float:
+    return _default.time

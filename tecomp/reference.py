@@ -1,0 +1,282 @@
+"""Plain NumPy reference ("oracle") for tecomp's Convolution and Pooling.
+
+This module states the semantics; the compiled kernels must agree with it. It imports
+nothing from tecomp and nothing but NumPy.
+
+Convolution (a cross-correlation, computed per filter):
+
+* For a kernel of size ``K`` on an axis, tap ``t`` (0..K-1) reads pre index
+  ``centre + t - (K-1)//2`` (odd kernels are centred, even ones reach one further forward).
+* Every pre axis has a role:
+  - ``conv``: paired with the post axis and the kernel axis of the same number. The centre of
+    post index ``i`` is ``(s-1)//2 + s*i`` with stride ``s = pre_size // post_size``.
+  - ``spanned`` (last pre axis, post has one dim less than pre, kernel's last dim == pre's
+    last dim): the centre is ``(pre_size-1)//2`` so tap ``t`` reads pre index ``t``.
+  - ``kept`` (``keep_last_dimension=True``, kernel has one dim less than pre): post
+    ``[..., c]`` reads only pre ``[..., c]``.
+* A bank (``bank=True``) holds filter ``f`` in ``weights[f]``; post's last axis has one
+  neuron per filter and the other post axes ("spatial" post) are laid out as above.
+* ``subsampling``: one row of pre coordinates per (spatial) post position in C order; it
+  gives the centre on conv axes and the index on a kept axis (a spanned axis is ignored).
+* ``padding``: a number is the rate of every pre neuron outside the geometry (it goes
+  through ``psp`` with its weight and counts in every operation); ``"border"`` clamps the
+  index to the nearest border neuron.
+* ``operation`` over the taps of one filter of ``psp(w, pre)``: ``sum``, ``max`` (from -inf),
+  ``min`` (from +inf), ``mean`` (the sum divided by the number of taps of one filter).
+
+Pooling: post neuron ``i`` covers pre indices ``i*e .. i*e+e-1`` on each axis (extent ``e``,
+default ``pre // post``); pre axes beyond post's dims are covered whole. ``psp`` (of the pre
+variables only) is applied per pre neuron, then ``max``, ``min``, ``sum`` or ``mean``
+(divided by ``prod(extent)``) over the window. Leftover pre rows are not covered.
+
+All computations are done in the dtype of ``pre_r``, which is also the result's dtype.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
+
+import numpy as np
+
+_FUNCTIONS = {
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "abs": np.abs,
+    "fabs": np.fabs,
+    "tanh": np.tanh,
+    "sin": np.sin,
+    "cos": np.cos,
+    "pos": lambda x: np.maximum(x, 0),
+    "positive": lambda x: np.maximum(x, 0),
+    "neg": lambda x: np.minimum(x, 0),
+    "negative": lambda x: np.minimum(x, 0),
+    "clip": np.clip,
+    "power": np.power,
+}
+
+_START = {"sum": 0.0, "mean": 0.0, "max": -np.inf, "min": np.inf}
+
+_POOL = {
+    "sum": np.sum,
+    "max": np.max,
+    "min": np.min,
+    "mean": lambda window: np.sum(window) / window.size,
+}
+
+
+def evaluate_psp(psp: str, w, pre: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Evaluate ``psp`` with NumPy broadcasting; ``pre["r"]`` is ``pre.r`` in the string."""
+    code = re.sub(r"\bpre\.", "_pre.", psp)
+    namespace = {"__builtins__": {}, **_FUNCTIONS, "w": w, "_pre": SimpleNamespace(**pre)}
+    # restricted namespace: no builtins, only w, pre.<var> and the functions above
+    return eval(code, namespace)
+
+
+def _shape(geometry: int | Sequence[int]) -> tuple[int, ...]:
+    if np.ndim(geometry) == 0:
+        return (int(geometry),)
+    return tuple(int(n) for n in geometry)
+
+
+def _layout(
+    pre: tuple[int, ...],
+    post: tuple[int, ...],
+    kernel_shape: tuple[int, ...],
+    bank: bool,
+    keep_last_dimension: bool,
+) -> tuple[tuple[int, ...], tuple[int, ...], list[str]]:
+    """Return (spatial post shape, shape of one filter, role of every pre axis)."""
+    if bank:
+        if keep_last_dimension:
+            raise ValueError("a bank cannot be combined with keep_last_dimension")
+        if len(kernel_shape) == len(pre):  # the shape of one filter was given
+            kernel_shape = (post[-1], *kernel_shape)
+        if post[-1] != kernel_shape[0]:
+            raise ValueError(f"post's last dim {post[-1]} != number of filters {kernel_shape[0]}")
+        spatial, filt = post[:-1], kernel_shape[1:]
+    else:
+        spatial, filt = post, kernel_shape
+    dp, dq, dk = len(pre), len(spatial), len(filt)
+    conv = ["conv"] * (dp - 1)
+    if not keep_last_dimension and dk == dp == dq:
+        return spatial, filt, ["conv"] * dp
+    if not keep_last_dimension and dk == dp and dq == dp - 1 >= 1 and filt[-1] == pre[-1]:
+        return spatial, filt, [*conv, "spanned"]
+    if keep_last_dimension and dk == dp - 1 >= 1 and dq == dp and spatial[-1] == pre[-1]:
+        return spatial, filt, [*conv, "kept"]
+    raise ValueError(
+        f"no convolution layout for pre {pre}, post {post}, weights {kernel_shape}, "
+        f"bank={bank}, keep_last_dimension={keep_last_dimension}"
+    )
+
+
+def conv_centres(
+    pre_geometry: int | Sequence[int],
+    post_geometry: int | Sequence[int],
+    *,
+    bank: bool = False,
+    keep_last_dimension: bool = False,
+    kernel_shape: Sequence[int],
+    subsampling=None,
+) -> np.ndarray:
+    """Pre coordinates of the kernel centre for every (spatial) post position, in C order.
+
+    Returns an int array of shape (n_positions, len(pre_geometry)). ``kernel_shape`` is
+    ``weights.shape`` (for a bank, with or without the leading filter axis). On a kept axis
+    the entry is the pre index read; on a spanned axis it is ``(pre_size-1)//2``.
+    """
+    pre, post = _shape(pre_geometry), _shape(post_geometry)
+    spatial, _, roles = _layout(pre, post, tuple(kernel_shape), bank, keep_last_dimension)
+    n_positions = int(np.prod(spatial))
+    if subsampling is not None:
+        centres = np.array(subsampling, dtype=np.int64)
+        if centres.ndim == 1 and len(pre) == 1:
+            centres = centres[:, np.newaxis]
+        if centres.shape != (n_positions, len(pre)):
+            raise ValueError(
+                f"subsampling has shape {centres.shape}, needs ({n_positions}, {len(pre)})"
+            )
+    else:
+        post_index = np.indices(spatial).reshape(len(spatial), -1).T  # (n_positions, dq)
+        centres = np.zeros((n_positions, len(pre)), dtype=np.int64)
+        for a, role in enumerate(roles):
+            if role == "conv":
+                if pre[a] % spatial[a] != 0:
+                    raise ValueError(
+                        f"pre size {pre[a]} on axis {a} is not a multiple of "
+                        f"post size {spatial[a]}; pass subsampling="
+                    )
+                s = pre[a] // spatial[a]
+                centres[:, a] = (s - 1) // 2 + s * post_index[:, a]
+            elif role == "kept":
+                centres[:, a] = post_index[:, a]
+    for a, role in enumerate(roles):
+        if role == "spanned":
+            centres[:, a] = (pre[a] - 1) // 2
+        elif role == "kept" and not np.all((centres[:, a] >= 0) & (centres[:, a] < pre[a])):
+            raise ValueError(f"kept axis {a}: index outside 0..{pre[a] - 1}")
+    return centres
+
+
+def _one_filter(
+    pre: dict[str, np.ndarray],
+    kernel: np.ndarray,
+    centres: np.ndarray,
+    roles: list[str],
+    padding: float | str,
+    psp: str,
+    operation: str,
+) -> np.ndarray:
+    """Apply one filter at every centre; ``centres`` has shape spatial + (n_pre_dims,)."""
+    dtype = pre["r"].dtype
+    spatial = centres.shape[:-1]
+    sizes = pre["r"].shape
+    result = np.full(spatial, _START[operation], dtype=dtype)
+    for tap in np.ndindex(kernel.shape):
+        index = []
+        inside = np.ones(spatial, dtype=bool)
+        for a, role in enumerate(roles):
+            if role == "kept":
+                index.append(centres[..., a])
+                continue
+            # conv and spanned axes (a spanned centre is (size-1)//2, so tap t reads t)
+            i = centres[..., a] + tap[a] - (kernel.shape[a] - 1) // 2
+            inside &= (i >= 0) & (i < sizes[a])
+            index.append(np.clip(i, 0, sizes[a] - 1))  # "border" clamps; a number replaces
+        values = {}
+        for name, var in pre.items():
+            v = var[tuple(index)]
+            if not isinstance(padding, str):
+                v = np.where(inside, v, dtype.type(padding))
+            values[name] = v
+        term = np.broadcast_to(np.asarray(evaluate_psp(psp, kernel[tap], values), dtype), spatial)
+        if operation in ("sum", "mean"):
+            result = result + term
+        elif operation == "max":
+            result = np.maximum(result, term)
+        else:
+            result = np.minimum(result, term)
+    if operation == "mean":
+        result = result / dtype.type(kernel.size)
+    return result.astype(dtype)
+
+
+def convolution(
+    pre_r: np.ndarray,
+    weights: np.ndarray,
+    post_geometry: int | Sequence[int],
+    *,
+    bank: bool = False,
+    keep_last_dimension: bool = False,
+    padding: float | str = 0.0,
+    subsampling=None,
+    psp: str = "w * pre.r",
+    operation: str = "sum",
+    pre_vars: Mapping[str, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Result of a Convolution projection (one step), shaped like ``post_geometry``."""
+    pre_r = np.asarray(pre_r)
+    dtype = pre_r.dtype
+    weights = np.asarray(weights, dtype=dtype)
+    post = _shape(post_geometry)
+    if operation not in _START:
+        raise ValueError(f"unknown operation {operation!r}")
+    if isinstance(padding, str) and padding != "border":
+        raise ValueError(f"unknown padding {padding!r}")
+    spatial, _, roles = _layout(pre_r.shape, post, weights.shape, bank, keep_last_dimension)
+    centres = conv_centres(
+        pre_r.shape,
+        post,
+        bank=bank,
+        keep_last_dimension=keep_last_dimension,
+        kernel_shape=weights.shape,
+        subsampling=subsampling,
+    ).reshape(*spatial, pre_r.ndim)
+    pre = {"r": pre_r}
+    for name, var in (pre_vars or {}).items():
+        pre[name] = np.asarray(var, dtype=dtype)
+    filters = weights if bank else weights[np.newaxis]
+    results = [_one_filter(pre, f, centres, roles, padding, psp, operation) for f in filters]
+    return np.stack(results, axis=-1) if bank else results[0]
+
+
+def pooling(
+    pre_r: np.ndarray,
+    post_geometry: int | Sequence[int],
+    *,
+    extent: Sequence[int] | None = None,
+    psp: str = "pre.r",
+    operation: str = "max",
+    pre_vars: Mapping[str, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Result of a Pooling projection (one step), shaped like ``post_geometry``."""
+    pre_r = np.asarray(pre_r)
+    dtype = pre_r.dtype
+    pre, post = pre_r.shape, _shape(post_geometry)
+    dp, dq = len(pre), len(post)
+    if operation not in _POOL:
+        raise ValueError(f"unknown operation {operation!r}")
+    if extent is None:
+        if dq != dp or any(p % q for p, q in zip(pre, post, strict=False)):
+            raise ValueError(f"pooling {pre} -> {post} needs an explicit extent")
+        extent = [p // q for p, q in zip(pre, post, strict=True)]
+    extent = [int(e) for e in extent]
+    if len(extent) != dp or dq > dp:
+        raise ValueError(f"extent {extent} does not fit pre {pre} and post {post}")
+    for a in range(dp):
+        covered = extent[a] * post[a] if a < dq else extent[a]
+        if extent[a] < 1 or covered > pre[a] or (a >= dq and extent[a] != pre[a]):
+            raise ValueError(f"extent {extent[a]} on axis {a} does not fit pre {pre}")
+    variables = {"r": pre_r}
+    for name, var in (pre_vars or {}).items():
+        variables[name] = np.asarray(var, dtype=dtype)
+    values = np.broadcast_to(np.asarray(evaluate_psp(psp, None, variables), dtype), pre)
+    result = np.empty(post, dtype=dtype)
+    for i in np.ndindex(post):
+        # axes a >= dq are not sliced: the window covers them whole
+        window = values[tuple(slice(i[a] * extent[a], (i[a] + 1) * extent[a]) for a in range(dq))]
+        result[i] = _POOL[operation](window)
+    return result

@@ -1,0 +1,139 @@
+"""CPU schedule templates: `schedule_x(sch, spec, knobs)`, knobs a plain dict.
+
+`default_knobs(spec)` is valid for every geometry: the output's outer loops are fused and
+run in parallel when the work pays for the threads, one output axis is vectorised with
+its elements accumulated in registers, and small windows are unrolled. A tuner replaces the
+defaults with measured ones; every knob value drawn from `knob_space(spec)` is valid.
+"""
+
+import math
+
+from tvm import s_tir
+
+from .build import num_threads, vector_bytes
+from .specs import NeuronSpec, WindowSpec
+
+TEMPLATE_VERSION = 1
+# Below this many multiply-adds a kernel runs faster on one thread than it takes to wake two.
+PARALLEL_MIN_WORK = 1 << 17
+MAX_UNROLL_TAPS = 64
+
+
+def lanes(dtype: str) -> int:
+    return vector_bytes() // (4 if dtype == "float32" else 8)
+
+
+def _widths(extent: int, dtype: str) -> list[int]:
+    """Vector widths (1, 2 or 4 registers) that divide an axis."""
+    n = lanes(dtype)
+    return [w for w in (n * 4, n * 2, n) if extent % w == 0]
+
+
+def default_knobs(spec) -> dict:
+    if isinstance(spec, NeuronSpec):
+        widths = _widths(spec.size, spec.dtype)
+        return {"vector_width": widths[-1] if widths else 1,
+                "parallel": spec.size * len(spec.outputs) >= PARALLEL_MIN_WORK}
+    axis = _vector_axis(spec)
+    widths = _widths(spec.post[axis], spec.dtype) if axis is not None else []
+    return {
+        "vector_axis": axis if widths else None,
+        "vector_width": widths[1] if len(widths) > 1 else (widths[0] if widths else 1),
+        "parallel": math.prod(spec.post) * spec.taps >= PARALLEL_MIN_WORK,
+        "unroll": spec.taps <= MAX_UNROLL_TAPS,
+    }
+
+
+def knob_space(spec) -> dict[str, list]:
+    """Every value each knob may take for this spec (the tuner draws from it)."""
+    if isinstance(spec, NeuronSpec):
+        return {"vector_width": _widths(spec.size, spec.dtype) or [1], "parallel": [False, True]}
+    axes = [a for a in range(len(spec.post)) if _widths(spec.post[a], spec.dtype)]
+    widths = sorted({w for a in axes for w in _widths(spec.post[a], spec.dtype)})
+    return {"vector_axis": axes + [None], "vector_width": widths or [1],
+            "parallel": [False, True], "unroll": [False, True]}
+
+
+def _vector_axis(spec: WindowSpec) -> int | None:
+    """The innermost output axis wide enough for one vector register."""
+    n = lanes(spec.dtype)
+    for axis in reversed(range(len(spec.post))):
+        if spec.post[axis] % n == 0:
+            return axis
+    return None
+
+
+def schedule(sch: s_tir.Schedule, spec, knobs: dict) -> None:
+    if isinstance(spec, NeuronSpec):
+        schedule_neuron(sch, spec, knobs)
+    else:
+        schedule_window(sch, spec, knobs)
+
+
+def _parallel_outer(sch, loops: list, extents: list[int]) -> None:
+    """Fuse leading loops until there is work for every thread, then run them in parallel."""
+    want = 4 * num_threads()
+    count, product = 0, 1
+    while count < len(loops) and product < want:
+        product *= extents[count]
+        count += 1
+    if count:
+        sch.parallel(sch.fuse(*loops[:count]) if count > 1 else loops[0])
+
+
+def _schedule_elementwise(sch, block: str, shape: tuple[int, ...], width: int,
+                          parallel: bool) -> None:
+    loops = sch.get_loops(sch.get_sblock(block))
+    if width > 1 and shape[-1] % width == 0:
+        outer, inner = sch.split(loops[-1], [None, width])
+        sch.vectorize(inner)
+        loops = loops[:-1] + [outer]
+        shape = shape[:-1] + (shape[-1] // width,)
+    if parallel:
+        _parallel_outer(sch, loops, list(shape))
+
+
+def schedule_window(sch: s_tir.Schedule, spec: WindowSpec, knobs: dict) -> None:
+    for name in _stage_names(sch):
+        if name.startswith("P_"):
+            shape = tuple(_block_extents(sch, name))
+            widths = _widths(shape[-1], spec.dtype)
+            _schedule_elementwise(sch, name, shape, widths[-1] if widths else 1,
+                                  knobs["parallel"])
+    block = sch.get_sblock("Y")
+    loops = sch.get_loops(block)
+    n_out = len(spec.post)
+    out_loops, rk_loops = loops[:n_out], loops[n_out:]
+    axis, width = knobs["vector_axis"], knobs["vector_width"]
+    extents = list(spec.post)
+    if axis is not None and width > 1:
+        vo, vi = sch.split(out_loops[axis], [None, width])
+        outer = [lp for a, lp in enumerate(out_loops) if a != axis] + [vo]
+        extents = [e for a, e in enumerate(extents) if a != axis] + [spec.post[axis] // width]
+        sch.reorder(*outer, *rk_loops, vi)
+        if rk_loops:
+            local = sch.cache_write(block, 0, "local")
+            sch.reverse_compute_at(local, vo)
+            sch.vectorize(sch.get_loops(local)[-1])
+        sch.vectorize(vi)
+    else:
+        outer = out_loops
+    if knobs["unroll"]:
+        for lp in rk_loops:
+            sch.unroll(lp)
+    if knobs["parallel"]:
+        _parallel_outer(sch, outer, extents)
+    if rk_loops:
+        sch.decompose_reduction(block, rk_loops[0])
+
+
+def schedule_neuron(sch: s_tir.Schedule, spec: NeuronSpec, knobs: dict) -> None:
+    _schedule_elementwise(sch, "update", (spec.size,), knobs["vector_width"], knobs["parallel"])
+
+
+def _stage_names(sch: s_tir.Schedule) -> list[str]:
+    return [sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))]
+
+
+def _block_extents(sch: s_tir.Schedule, name: str) -> list[int]:
+    return [int(sch.get(lp).extent) for lp in sch.get_loops(sch.get_sblock(name))]

@@ -1,0 +1,99 @@
+"""Frozen descriptions of kernels: what lowering compiles and what the schedule cache keys on.
+
+A convolution and a pooling are the same kind of kernel: a window slid over the pre
+population, one output per post neuron. Each pre axis is read in one of three ways:
+
+- "conv": paired with post axis `post_axis` and window axis `window_axis`; the window
+  centre for post index i is `offset + stride * i` (or a row of the subsampling table), and
+  tap t reads `centre + t - (size - 1) // 2`;
+- "span": the window covers the axis whole, tap t reads index t (RGB channels, pooling
+  over an axis that post lacks);
+- "keep": the pre index is the post index on `post_axis` (keep_last_dimension).
+"""
+
+import math
+from dataclasses import dataclass
+
+from .expr import Expr, names
+
+OPERATIONS = ("sum", "max", "min", "mean")
+
+
+@dataclass(frozen=True)
+class AxisMap:
+    mode: str  # "conv", "span" or "keep"
+    post_axis: int | None = None
+    window_axis: int | None = None
+    stride: int = 1
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """One Convolution or Pooling kernel. `weights` is None for pooling; for a bank of
+    filters it is (F, *window) and post's last axis enumerates the filters."""
+
+    kind: str  # "Convolution" or "Pooling"
+    pre: tuple[int, ...]
+    post: tuple[int, ...]
+    window: tuple[int, ...]
+    axes: tuple[AxisMap, ...]
+    operation: str
+    psp: Expr
+    padding: float | str  # a rate, or "border"
+    weights: tuple[int, ...] | None = None
+    table: bool = False  # explicit subsampling: centres are a kernel input
+    dtype: str = "float64"
+
+    @property
+    def bank(self) -> bool:
+        return self.weights is not None and len(self.weights) == len(self.window) + 1
+
+    @property
+    def taps(self) -> int:
+        return math.prod(self.window)
+
+    @property
+    def positions(self) -> tuple[int, ...]:
+        """The post shape the centres run over: post without the filter axis of a bank."""
+        return self.post[:-1] if self.bank else self.post
+
+    @property
+    def pre_vars(self) -> tuple[str, ...]:
+        return tuple(sorted(names(self.psp, "pre")))
+
+    def reach(self, axis: int) -> tuple[int, int]:
+        """How far the taps on a pre axis go below 0 and beyond the last index."""
+        m = self.axes[axis]
+        if m.mode != "conv":
+            return 0, 0
+        size = self.window[m.window_axis]
+        if self.table:
+            first, last = 0, self.pre[axis] - 1
+        else:
+            first, last = m.offset, m.offset + m.stride * (self.post[m.post_axis] - 1)
+        low = first - (size - 1) // 2
+        high = last + size - 1 - (size - 1) // 2
+        return max(0, -low), max(0, high - (self.pre[axis] - 1))
+
+    @property
+    def flops(self) -> int:
+        """2 per tap (multiply and add), the usual count for convolutions."""
+        return 2 * math.prod(self.post) * self.taps
+
+
+@dataclass(frozen=True)
+class NeuronSpec:
+    """The update of one population: `outputs[k] = exprs[k]`, elementwise over `size`.
+
+    `exprs` read ("var", name) for the attributes in `inputs` and ("sum", target) for each
+    target in `targets`, whose value is the sum of `target_counts[k]` projection outputs.
+    """
+
+    size: int
+    inputs: tuple[str, ...]
+    targets: tuple[str, ...]
+    target_counts: tuple[int, ...]
+    outputs: tuple[str, ...]
+    exprs: tuple[Expr, ...]
+    dtype: str = "float64"
