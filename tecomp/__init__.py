@@ -6,7 +6,13 @@
 The rest of an ANNarchy script (populations, neurons, setup, compile, simulate) runs as is.
 """
 
-from .errors import EquationError, InvalidTypeError, InvalidValueError, NetworkStateError, TecompError
+from .errors import (
+    EquationError,
+    InvalidTypeError,
+    InvalidValueError,
+    NetworkStateError,
+    TecompError,
+)
 from .network import Network, clear, compile, get_time, reset, setup, simulate, step
 from .neuron import Neuron
 from .population import Population

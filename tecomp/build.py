@@ -12,7 +12,7 @@ import numpy as np
 # TVM starts half the cores on x86 unless told; read when its thread pool starts.
 os.environ.setdefault("TVM_NUM_THREADS", str(os.cpu_count() or 1))
 
-import tvm  # noqa: E402  (after the thread count is set)
+import tvm
 
 ALIGNMENT = 64
 

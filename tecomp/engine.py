@@ -138,6 +138,26 @@ class Engine:
                 fn(*args)
             self.steps += 1
 
+    def profile(self, repeat: int = 30) -> dict[str, float]:
+        """Median seconds of each kernel call of a step, by projection or population name.
+
+        Runs the calls of the current phase `repeat` times without advancing time (outputs
+        and the second buffers are overwritten; state at the start of the step is kept)."""
+        calls = self._plans[self.steps % len(self._plans)]
+        labels = [*(f"ring {pop.name}.{var}" for pop, var in self.rings),
+                  *(p.name for p in self.net.projections),
+                  *(f"update {pop.name}" for pop, s in self.updates.items() if s is not None)]
+        times = {}
+        for label, (fn, args) in zip(labels, calls, strict=True):
+            fn(*args)
+            samples = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                fn(*args)
+                samples.append(time.perf_counter() - start)
+            times[label] = float(np.median(samples))
+        return times
+
     def reset(self) -> None:
         """Time 0, initial values, empty delay history; the kernels stay."""
         self.steps = 0

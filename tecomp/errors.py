@@ -24,4 +24,4 @@ class EquationError(InvalidValueError):
 
 
 class NetworkStateError(TecompError, RuntimeError):
-    """An operation that the network's state does not allow (e.g. adding a layer after compile())."""
+    """An operation the network's state does not allow (e.g. adding a layer after compile())."""

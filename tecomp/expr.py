@@ -54,7 +54,8 @@ def _convert(node: ast.AST, line: str, shift: int, known: set[str] | None) -> Ex
         return ("const", float(node.value))
     if isinstance(node, ast.Name):
         if known is not None and node.id not in known:
-            raise fail(f"unknown name {node.id!r}; known here: {', '.join(sorted(known)) or 'none'}")
+            known_here = ", ".join(sorted(known)) or "none"
+            raise fail(f"unknown name {node.id!r}; known here: {known_here}")
         return ("var", node.id)
     if isinstance(node, ast.Attribute):
         if isinstance(node.value, ast.Name) and node.value.id == "pre":

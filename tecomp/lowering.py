@@ -142,7 +142,6 @@ def _input_stages(spec: WindowSpec, pre_x: dict, hoisted: dict[str, Expr]) -> di
     reach = [spec.reach(a) for a in range(len(spec.pre))]
     padded = any(lo or hi for lo, hi in reach)
     shape = tuple(n + lo + hi for n, (lo, hi) in zip(spec.pre, reach, strict=True))
-    dtype = spec.dtype
     leaves = {v: ("pre", v) for v in spec.pre_vars} | hoisted
     sources = {}
     for name, expr in leaves.items():
@@ -161,7 +160,8 @@ def _padded_stage(spec: WindowSpec, expr: Expr, pre_x: dict, reach: list, padded
     def stage(*i):
         inner = [x - lo for x, (lo, _) in zip(i, reach, strict=True)]
         if spec.padding == "border":
-            inner = [tirx.Min(tirx.Max(x, 0), n - 1) for x, n in zip(inner, spec.pre, strict=True)]
+            inner = [tirx.Min(tirx.Max(x, 0), n - 1)
+                     for x, n in zip(inner, spec.pre, strict=True)]
         value = to_te(expr, lambda node: pre_x[node[1]][tuple(inner)], dtype)
         if not padded or spec.padding == "border":
             return value
@@ -188,12 +188,14 @@ def _tap_index(spec: WindowSpec, out, rk, table, sources) -> tuple:
         if table is not None:
             centre = table[rank, a]
         else:
-            centre = out[m.post_axis] * m.stride + m.offset if m.mode == "conv" else out[m.post_axis]
+            step, start = (m.stride, m.offset) if m.mode == "conv" else (1, 0)
+            centre = out[m.post_axis] * step + start
         if m.mode == "keep":
             index.append(centre)
             continue
         shift = spec.reach(a)[0] if padded else 0
-        index.append(centre + rk[m.window_axis].var + (shift - (spec.window[m.window_axis] - 1) // 2))
+        back = (spec.window[m.window_axis] - 1) // 2
+        index.append(centre + rk[m.window_axis].var + (shift - back))
     return tuple(index)
 
 

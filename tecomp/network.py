@@ -138,7 +138,7 @@ def setup(dt: float | None = None, precision: str | None = None,
     _default.setup(dt=dt, precision=precision)
 
 
-def compile(*args, **kwargs) -> None:  # noqa: A001 - the ANNarchy name
+def compile(*args, **kwargs) -> None:
     """Build every kernel of the default network (ANNarchy's options are accepted)."""
     _default.compile()
 

@@ -47,7 +47,8 @@ class Neuron:
         return set().union(*(names(eq.expr, "sum") for eq in self.equations))
 
     def __repr__(self) -> str:
-        return f"Neuron(parameters={self.parameters}, equations={[e.source for e in self.equations]})"
+        equations = [e.source for e in self.equations]
+        return f"Neuron(parameters={self.parameters}, equations={equations})"
 
 
 def _lines(text: str) -> list[str]:

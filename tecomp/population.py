@@ -1,6 +1,7 @@
 """Populations: a geometry of 1 to 4 axes, ranked row-major, and one array per attribute."""
 
 import math
+
 import numpy as np
 
 from .errors import InvalidTypeError, InvalidValueError

@@ -17,6 +17,8 @@ TEMPLATE_VERSION = 1
 # Below this many multiply-adds a kernel runs faster on one thread than it takes to wake two.
 PARALLEL_MIN_WORK = 1 << 17
 MAX_UNROLL_TAPS = 64
+# Vector loads of every 3rd element or sparser turn into slow gathers.
+MAX_VECTOR_STRIDE = 2
 
 
 def lanes(dtype: str) -> int:
@@ -48,19 +50,33 @@ def knob_space(spec) -> dict[str, list]:
     """Every value each knob may take for this spec (the tuner draws from it)."""
     if isinstance(spec, NeuronSpec):
         return {"vector_width": _widths(spec.size, spec.dtype) or [1], "parallel": [False, True]}
-    axes = [a for a in range(len(spec.post)) if _widths(spec.post[a], spec.dtype)]
+    axes = [a for a, stride in enumerate(pre_strides(spec))
+            if stride is not None and _widths(spec.post[a], spec.dtype)]
     widths = sorted({w for a in axes for w in _widths(spec.post[a], spec.dtype)})
     return {"vector_axis": axes + [None], "vector_width": widths or [1],
             "parallel": [False, True], "unroll": [False, True]}
 
 
+def pre_strides(spec: WindowSpec) -> list[int | None]:
+    """Per output axis: how many pre elements apart neighbouring outputs read (0 for the
+    filter axis of a bank, None where a subsampling table decides)."""
+    strides: list[int | None] = [None] * len(spec.post)
+    if spec.bank:
+        strides[-1] = 0
+    for a, m in enumerate(spec.axes):
+        if m.mode != "span" and not spec.table:
+            step = m.stride if m.mode == "conv" else 1
+            strides[m.post_axis] = step * math.prod(spec.pre[a + 1:])
+    return strides
+
+
 def _vector_axis(spec: WindowSpec) -> int | None:
-    """The innermost output axis wide enough for one vector register."""
-    n = lanes(spec.dtype)
-    for axis in reversed(range(len(spec.post))):
-        if spec.post[axis] % n == 0:
-            return axis
-    return None
+    """The output axis whose neighbours read the closest pre values (contiguous or
+    broadcast loads), innermost first; None when every candidate would gather."""
+    candidates = [(stride, -axis) for axis, stride in enumerate(pre_strides(spec))
+                  if stride is not None and stride <= MAX_VECTOR_STRIDE
+                  and spec.post[axis] % lanes(spec.dtype) == 0]
+    return -min(candidates)[1] if candidates else None
 
 
 def schedule(sch: s_tir.Schedule, spec, knobs: dict) -> None:
@@ -128,7 +144,8 @@ def schedule_window(sch: s_tir.Schedule, spec: WindowSpec, knobs: dict) -> None:
 
 
 def schedule_neuron(sch: s_tir.Schedule, spec: NeuronSpec, knobs: dict) -> None:
-    _schedule_elementwise(sch, "update", (spec.size,), knobs["vector_width"], knobs["parallel"])
+    first = _stage_names(sch)[0]  # the outputs are sibling blocks in one loop nest
+    _schedule_elementwise(sch, first, (spec.size,), knobs["vector_width"], knobs["parallel"])
 
 
 def _stage_names(sch: s_tir.Schedule) -> list[str]:

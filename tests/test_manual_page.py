@@ -6,7 +6,7 @@ import pytest
 
 import tecomp as ann
 from tecomp import reference
-from tecomp.extensions.convolution import *  # noqa: F403 - the page's own import
+from tecomp.extensions.convolution import *
 from tests.helpers import assert_close
 
 VERTICAL = np.array([[1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, -1.0]])
