@@ -13,6 +13,10 @@ class InvalidTypeError(TecompError, TypeError):
     """An argument has a type tecomp cannot use."""
 
 
+class UnknownAttributeError(InvalidValueError, AttributeError):
+    """A population or projection has no attribute of that name."""
+
+
 class EquationError(InvalidValueError):
     """An equation, parameter or psp string cannot be parsed or refers to unknown names."""
 

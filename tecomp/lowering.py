@@ -97,11 +97,13 @@ def split_psp(psp: Expr) -> tuple[Expr, dict[str, Expr]]:
     return term, {name: e for e, name in hoisted.items()}
 
 
-def window(spec: WindowSpec):
+def window(spec: WindowSpec, inline_padding: bool = False):
     """TE for a Convolution or Pooling. Returns (inputs, output) for `create_prim_func`.
 
     Inputs: one placeholder per pre variable of the psp (pre shape), then the weights, then
-    the subsampling table (int32, one row of pre coordinates per centre).
+    the subsampling table (int32, one row of pre coordinates per centre). With
+    `inline_padding`, taps test their own range (`likely` conditions, for loop
+    partitioning) instead of reading a padded stage.
     """
     dtype = spec.dtype
     pre_x = {v: te.placeholder(spec.pre, dtype, f"pre_{v}") for v in spec.pre_vars}
@@ -109,7 +111,8 @@ def window(spec: WindowSpec):
     table = (te.placeholder((math.prod(spec.positions), len(spec.pre)), "int32", "centres")
              if spec.table else None)
     term, hoisted = split_psp(spec.psp)
-    sources = _input_stages(spec, pre_x, hoisted)
+    reach = [(0, 0) if inline_padding else spec.reach(a) for a in range(len(spec.pre))]
+    sources = _input_stages(spec, pre_x, hoisted, reach)
     if spec.bank:  # filters innermost: the filter loop can be vectorised
         n = len(spec.window)
         wt = te.compute(spec.window + spec.weights[:1],
@@ -119,15 +122,27 @@ def window(spec: WindowSpec):
     scale = tirx.const(1.0 / spec.taps, dtype)
 
     def body(*out):
-        index = _tap_index(spec, out, rk, table, sources)
+        index = _tap_index(spec, out, rk, table)
         taps = tuple(r.var for r in rk)
+        ranged = [a for a in range(len(spec.pre)) if spec.reach(a) != (0, 0)]
+        if inline_padding and spec.padding == "border":
+            index = tuple(tirx.Min(tirx.Max(x, 0), spec.pre[a] - 1) if a in ranged else x
+                          for a, x in enumerate(index))
+        else:
+            index = tuple(x + lo for x, (lo, _) in zip(index, reach, strict=True))
 
-        def leaf(node):
+        def leaf(node, rate=None):
             if node[0] == "pre":
-                return sources[node[1]][index]
+                return sources[node[1]][index] if rate is None else rate
             return wt[taps + (out[-1],)] if spec.bank else weights[taps]
 
         value = to_te(term, leaf, dtype)
+        if inline_padding and spec.padding != "border" and ranged:
+            rate = tirx.const(spec.padding, dtype)
+            outside = to_te(spec.psp, lambda node: leaf(node, rate), dtype)
+            inside = tirx.all(*[tirx.all(tirx.likely(index[a] >= 0),
+                                         tirx.likely(index[a] < spec.pre[a])) for a in ranged])
+            value = tirx.if_then_else(inside, value, outside)
         if spec.operation == "mean":
             value = value * scale
         return reducer(value, axis=rk) if rk else value
@@ -137,9 +152,8 @@ def window(spec: WindowSpec):
     return inputs, output
 
 
-def _input_stages(spec: WindowSpec, pre_x: dict, hoisted: dict[str, Expr]) -> dict:
-    """The tensor each pre leaf of the term reads, padded where the taps leave pre."""
-    reach = [spec.reach(a) for a in range(len(spec.pre))]
+def _input_stages(spec: WindowSpec, pre_x: dict, hoisted: dict[str, Expr], reach) -> dict:
+    """The tensor each pre leaf of the term reads, padded by `reach` on each axis."""
     padded = any(lo or hi for lo, hi in reach)
     shape = tuple(n + lo + hi for n, (lo, hi) in zip(spec.pre, reach, strict=True))
     leaves = {v: ("pre", v) for v in spec.pre_vars} | hoisted
@@ -159,7 +173,7 @@ def _padded_stage(spec: WindowSpec, expr: Expr, pre_x: dict, reach: list, padded
 
     def stage(*i):
         inner = [x - lo for x, (lo, _) in zip(i, reach, strict=True)]
-        if spec.padding == "border":
+        if spec.padding == "border" and padded:
             inner = [tirx.Min(tirx.Max(x, 0), n - 1)
                      for x, n in zip(inner, spec.pre, strict=True)]
         value = to_te(expr, lambda node: pre_x[node[1]][tuple(inner)], dtype)
@@ -174,9 +188,8 @@ def _padded_stage(spec: WindowSpec, expr: Expr, pre_x: dict, reach: list, padded
     return stage
 
 
-def _tap_index(spec: WindowSpec, out, rk, table, sources) -> tuple:
-    """The index into an input stage read by post neuron `out` at the taps `rk`."""
-    padded = any(s.op.name.startswith("P_") for s in sources.values())
+def _tap_index(spec: WindowSpec, out, rk, table) -> tuple:
+    """The pre index (unpadded, possibly outside pre) read by post neuron `out` at taps `rk`."""
     if table is not None:
         strides = [math.prod(spec.positions[a + 1:]) for a in range(len(spec.positions))]
         rank = sum((out[a] * s for a, s in enumerate(strides)), tirx.const(0, "int32"))
@@ -192,10 +205,9 @@ def _tap_index(spec: WindowSpec, out, rk, table, sources) -> tuple:
             centre = out[m.post_axis] * step + start
         if m.mode == "keep":
             index.append(centre)
-            continue
-        shift = spec.reach(a)[0] if padded else 0
-        back = (spec.window[m.window_axis] - 1) // 2
-        index.append(centre + rk[m.window_axis].var + (shift - back))
+        else:
+            back = (spec.window[m.window_axis] - 1) // 2
+            index.append(centre + rk[m.window_axis].var - back)
     return tuple(index)
 
 

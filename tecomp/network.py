@@ -66,10 +66,9 @@ class Network:
 
     def setup(self, dt: float | None = None, precision: str | None = None) -> None:
         self._check_open("setup")
-        if dt is not None:
-            self.dt = check_dt(dt)
-        if precision is not None:
-            self.dtype = _dtype(precision)
+        dt = self.dt if dt is None else check_dt(dt)
+        self.dtype = self.dtype if precision is None else _dtype(precision)
+        self.dt = dt
 
     # -- running ----------------------------------------------------------------------------
     def compile(self) -> None:
@@ -86,8 +85,9 @@ class Network:
 
     def simulate(self, duration: float) -> None:
         """Run round(duration / dt) steps."""
-        if isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0:
-            raise InvalidValueError(f"simulate: duration must be a number of ms >= 0, "
+        if isinstance(duration, bool) or not isinstance(duration, int | float) or \
+                not math.isfinite(duration) or duration < 0:
+            raise InvalidValueError(f"simulate: duration must be a finite number of ms >= 0, "
                                     f"got {duration!r}")
         self._compiled("simulate").run(round(duration / self.dt))
 
@@ -131,11 +131,12 @@ def setup(dt: float | None = None, precision: str | None = None,
     first parallel kernel call of the process). `seed` is accepted for ANNarchy scripts;
     tecomp draws no random numbers.
     """
-    if num_threads is not None:
-        if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
-            raise InvalidValueError(f"setup: num_threads must be an int >= 1, got {num_threads!r}")
-        os.environ["TVM_NUM_THREADS"] = str(num_threads)
+    if num_threads is not None and (isinstance(num_threads, bool) or
+                                    not isinstance(num_threads, int) or num_threads < 1):
+        raise InvalidValueError(f"setup: num_threads must be an int >= 1, got {num_threads!r}")
     _default.setup(dt=dt, precision=precision)
+    if num_threads is not None:
+        os.environ["TVM_NUM_THREADS"] = str(num_threads)
 
 
 def compile(*args, **kwargs) -> None:

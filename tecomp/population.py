@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from .errors import InvalidTypeError, InvalidValueError
+from .errors import InvalidTypeError, InvalidValueError, UnknownAttributeError
 from .network import Network, default_network
 from .neuron import Neuron
 
@@ -80,13 +80,15 @@ class Population:
 
     def __getattr__(self, name: str):
         if name.startswith("_") or name not in self.neuron.attributes:
-            raise AttributeError(f"Population {self.name} has no attribute {name!r}; "
+            if name.startswith("_"):
+                raise AttributeError(name)
+            raise UnknownAttributeError(f"Population {self.name} has no attribute {name!r}; "
                                  f"its neuron has {', '.join(self.neuron.attributes)}")
         return self._store(name).copy()
 
     def __setattr__(self, name: str, value) -> None:
         if name not in self.neuron.attributes:
-            raise AttributeError(f"Population {self.name}: cannot set {name!r}; its neuron "
+            raise UnknownAttributeError(f"Population {self.name}: cannot set {name!r}; its neuron "
                                  f"has {', '.join(self.neuron.attributes)}")
         store = self._store(name)
         try:

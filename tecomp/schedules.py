@@ -6,6 +6,7 @@ its elements accumulated in registers, and small windows are unrolled. A tuner r
 defaults with measured ones; every knob value drawn from `knob_space(spec)` is valid.
 """
 
+import itertools
 import math
 
 from tvm import s_tir
@@ -19,6 +20,7 @@ PARALLEL_MIN_WORK = 1 << 17
 MAX_UNROLL_TAPS = 64
 # Vector loads of every 3rd element or sparser turn into slow gathers.
 MAX_VECTOR_STRIDE = 2
+BLOCKS = (2, 4, 8)
 
 
 def lanes(dtype: str) -> int:
@@ -41,20 +43,32 @@ def default_knobs(spec) -> dict:
     return {
         "vector_axis": axis if widths else None,
         "vector_width": widths[1] if len(widths) > 1 else (widths[0] if widths else 1),
+        "block_axis": None,
+        "block": 1,
         "parallel": math.prod(spec.post) * spec.taps >= PARALLEL_MIN_WORK,
         "unroll": spec.taps <= MAX_UNROLL_TAPS,
+        "inline_padding": False,
     }
 
 
-def knob_space(spec) -> dict[str, list]:
-    """Every value each knob may take for this spec (the tuner draws from it)."""
+def candidates(spec) -> list[dict]:
+    """Every valid knob setting of a spec's template (what a tuner may try)."""
     if isinstance(spec, NeuronSpec):
-        return {"vector_width": _widths(spec.size, spec.dtype) or [1], "parallel": [False, True]}
-    axes = [a for a, stride in enumerate(pre_strides(spec))
-            if stride is not None and _widths(spec.post[a], spec.dtype)]
-    widths = sorted({w for a in axes for w in _widths(spec.post[a], spec.dtype)})
-    return {"vector_axis": axes + [None], "vector_width": widths or [1],
-            "parallel": [False, True], "unroll": [False, True]}
+        return [{"vector_width": w, "parallel": p}
+                for w in _widths(spec.size, spec.dtype) + [1] for p in (False, True)]
+    vectors = [(a, w) for a, stride in enumerate(pre_strides(spec)) if stride is not None
+               for w in _widths(spec.post[a], spec.dtype)] + [(None, 1)]
+    padded = any(spec.reach(a) != (0, 0) for a in range(len(spec.pre)))
+    out = []
+    for (axis, width), parallel, unroll, inline in itertools.product(
+            vectors, (False, True), (False, True), (False, True) if padded else (False,)):
+        blocks = [(None, 1)] + [(b, f) for b in range(len(spec.post)) if b != axis
+                                for f in BLOCKS if spec.post[b] % f == 0]
+        for block_axis, block in blocks:
+            out.append({"vector_axis": axis, "vector_width": width, "block_axis": block_axis,
+                        "block": block, "parallel": parallel, "unroll": unroll,
+                        "inline_padding": inline})
+    return out
 
 
 def pre_strides(spec: WindowSpec) -> list[int | None]:
@@ -110,8 +124,10 @@ def _schedule_elementwise(sch, block: str, shape: tuple[int, ...], width: int,
 
 
 def schedule_window(sch: s_tir.Schedule, spec: WindowSpec, knobs: dict) -> None:
+    """Loop order: parallel outer output loops, the window taps, then a register tile of
+    `block` x `vector_width` outputs (block on `block_axis`, vector on `vector_axis`)."""
     for name in _stage_names(sch):
-        if name.startswith("P_"):
+        if name.startswith("P_") or name.startswith("G_"):
             shape = tuple(_block_extents(sch, name))
             widths = _widths(shape[-1], spec.dtype)
             _schedule_elementwise(sch, name, shape, widths[-1] if widths else 1,
@@ -119,24 +135,37 @@ def schedule_window(sch: s_tir.Schedule, spec: WindowSpec, knobs: dict) -> None:
     block = sch.get_sblock("Y")
     loops = sch.get_loops(block)
     n_out = len(spec.post)
-    out_loops, rk_loops = loops[:n_out], loops[n_out:]
-    axis, width = knobs["vector_axis"], knobs["vector_width"]
-    extents = list(spec.post)
-    if axis is not None and width > 1:
-        vo, vi = sch.split(out_loops[axis], [None, width])
-        outer = [lp for a, lp in enumerate(out_loops) if a != axis] + [vo]
-        extents = [e for a, e in enumerate(extents) if a != axis] + [spec.post[axis] // width]
-        sch.reorder(*outer, *rk_loops, vi)
-        if rk_loops:
+    rk_loops = loops[n_out:]
+    outer, extents, tile = [], [], []
+    for a, loop in enumerate(loops[:n_out]):
+        factor = {knobs["vector_axis"]: knobs["vector_width"],
+                  knobs["block_axis"]: knobs["block"]}.get(a, 1)
+        if factor > 1:
+            head, loop = sch.split(loop, [None, factor])
+            outer.append(head)
+            extents.append(spec.post[a] // factor)
+            tile.append((a, loop))
+        else:
+            outer.append(loop)
+            extents.append(spec.post[a])
+    # the vector loop innermost, the block loop just outside it
+    tile.sort(key=lambda item: item[0] == knobs["vector_axis"])
+    tile_loops = [loop for _, loop in tile]
+    if tile_loops:
+        sch.reorder(*outer, *rk_loops, *tile_loops)
+        if rk_loops:  # accumulate the tile in registers, write it back once
             local = sch.cache_write(block, 0, "local")
-            sch.reverse_compute_at(local, vo)
-            sch.vectorize(sch.get_loops(local)[-1])
-        sch.vectorize(vi)
-    else:
-        outer = out_loops
+            sch.reverse_compute_at(local, outer[-1])
+            if knobs["vector_axis"] is not None:
+                sch.vectorize(sch.get_loops(local)[-1])
     if knobs["unroll"]:
-        for lp in rk_loops:
-            sch.unroll(lp)
+        for loop in rk_loops:
+            sch.unroll(loop)
+    for axis, loop in tile:
+        if axis == knobs["vector_axis"]:
+            sch.vectorize(loop)
+        else:
+            sch.unroll(loop)
     if knobs["parallel"]:
         _parallel_outer(sch, outer, extents)
     if rk_loops:

@@ -11,6 +11,7 @@ population, one output per post neuron. Each pre axis is read in one of three wa
 - "keep": the pre index is the post index on `post_axis` (keep_last_dimension).
 """
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -97,3 +98,24 @@ class NeuronSpec:
     outputs: tuple[str, ...]
     exprs: tuple[Expr, ...]
     dtype: str = "float64"
+
+
+def to_dict(spec: WindowSpec | NeuronSpec) -> dict:
+    """A JSON-ready form of a spec (the inverse of `from_dict`)."""
+    return {"type": type(spec).__name__, **dataclasses.asdict(spec)}
+
+
+def from_dict(data: dict) -> WindowSpec | NeuronSpec:
+    fields = {k: _tuples(v) for k, v in data.items() if k != "type"}
+    if data["type"] == "WindowSpec":
+        fields["axes"] = tuple(AxisMap(*a) if isinstance(a, tuple) else AxisMap(**a)
+                               for a in data["axes"])
+        return WindowSpec(**fields)
+    return NeuronSpec(**fields)
+
+
+def _tuples(value):
+    """JSON lists back to the tuples that specs hold (expression trees included)."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value

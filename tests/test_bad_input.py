@@ -236,8 +236,7 @@ def test_bad_neuron(kwargs, kind, patterns):
     pytest.param("r", np.ones((3, 3)), VALUE, [r"\br\b", r"\(10, 10\)", r"\(3, 3\)"],
                  id="wrong-shape"),
     pytest.param("r", "abc", TYPE, [r"\br\b", r"numbers", r"str"], id="not-numbers"),
-    defect("raises a plain AttributeError, which is not a TecompError; should be a TecompError "
-           "(e.g. also an AttributeError) naming 'foo' and the neuron's attributes",
+    pytest.param(
            "foo", 1.0, ANY, [r"'foo'", r"\br\b"], id="unknown-attribute"),
 ])
 def test_bad_attribute_assignment(name, value, kind, patterns, compiled):
@@ -274,8 +273,7 @@ def test_bad_attribute_assignment(name, value, kind, patterns, compiled):
     pytest.param(Convolution, {"psp": "w * post.r"}, EQUATION,
                  [r"pre\.<variable>", caret("w * post.r", 4)], id="psp-post-variable"),
     pytest.param(Convolution, {"psp": 3}, TYPE, [r"psp", r"int"], id="psp-not-a-string"),
-    defect("accepted: psp='w * sum(exc)' compiles and silently computes something "
-           "(9.0 per post neuron for pre.r = 1 and a ones 3x3 filter)",
+    pytest.param(
            Convolution, {"psp": "w * sum(exc)"}, EQUATION, [r"sum\(exc\)"], id="psp-with-sum"),
     pytest.param(Pooling, {"psp": "w * pre.r"}, EQUATION,
                  [r"unknown name 'w'", caret("w * pre.r", 0)], id="pool-psp-with-w"),
@@ -312,8 +310,7 @@ def test_bad_projection_arguments(cls, kwargs, kind, patterns):
     pytest.param(False, 2.0, VALUE, [r"at least 1 dimension", r"shape \(\)"], id="scalar"),
     pytest.param(False, np.ones((3,) * 5), VALUE,
                  [r"at most 4 dimensions", r"\(3, 3, 3, 3, 3\)"], id="too-many-dims"),
-    defect("message 'weights must be a rectangular array of numbers (ragged or non-numeric "
-           "input)' does not name the offending value 'a'",
+    pytest.param(
            False, [["a", "b"], ["c", "d"]], ANY, [r"numbers|numeric", r"'a'"],
            id="non-numeric"),
     pytest.param(True, with_value((2, 3, 3), (1, 0, 2), NAN), VALUE, [r"finite", r"NaN"],
@@ -441,8 +438,7 @@ TABLE_10_3 = centres_table(10, 3)  # 9 rows of 2 coordinates
     pytest.param((10, 10), (3, 3), filt((3, 3), subsampling=[[1, 2], [3]] + TABLE_10_3[2:]),
                  [r"subsampling", r"rectangular"],
                  filt((3, 3), subsampling=TABLE_10_3), id="subsampling-ragged"),
-    defect("message 'subsampling must hold integer coordinates' does not name the offending "
-           "row or value 1.5", (10, 10), (3, 3),
+    pytest.param( (10, 10), (3, 3),
            filt((3, 3), subsampling=[[1.5, 1.0]] + TABLE_10_3[1:]),
            [r"subsampling", r"integer", r"1\.5"],
            filt((3, 3), subsampling=TABLE_10_3), id="subsampling-not-integer"),
@@ -648,10 +644,10 @@ def test_compile_with_unconnected_projection(cls, hint):
     pytest.param({"precision": "float64"}, [r"precision", r"got 'float64'"],
                  id="precision-numpy-name"),
     pytest.param({"num_threads": 0}, [r"num_threads", r"got 0"], id="num-threads-zero"),
-    defect("dt is set to 0.5 before precision='half' is rejected (setup half-applied)",
+    pytest.param(
            {"dt": 0.5, "precision": "half"}, [r"precision", r"got 'half'"],
            id="good-dt-bad-precision"),
-    defect("TVM_NUM_THREADS is set to 7 before dt=0 is rejected (setup half-applied)",
+    pytest.param(
            {"num_threads": 7, "dt": 0}, [r"dt", r"got 0"], id="good-threads-bad-dt"),
 ])
 def test_bad_setup(kwargs, patterns, monkeypatch):
@@ -683,10 +679,8 @@ def test_bad_network_arguments(kwargs, patterns):
 @pytest.mark.parametrize("duration, patterns", [
     pytest.param(-1.0, [r"duration", r">= 0", r"got -1\.0"], id="negative"),
     pytest.param("1", [r"duration", r"got '1'"], id="string"),
-    defect("raises a bare ValueError 'cannot convert float NaN to integer'", NAN,
-           [r"duration", r"nan"], id="nan"),
-    defect("raises a bare OverflowError 'cannot convert float infinity to integer'", INF,
-           [r"duration", r"inf"], id="inf"),
+    pytest.param(NAN, [r"duration", r"nan"], id="nan"),
+    pytest.param(INF, [r"duration", r"inf"], id="inf"),
 ])
 def test_bad_simulate_duration(duration, patterns):
     _, _, proj, weights = compiled_network()
@@ -703,9 +697,9 @@ def test_bad_simulate_duration(duration, patterns):
     pytest.param((25,), VALUE, [r"rank 25", r"0\.\.24"], id="rank-too-large"),
     pytest.param((-1,), VALUE, [r"rank -1", r"0\.\.24"], id="rank-negative"),
     pytest.param((1, 2, 3), VALUE, [r"\(1, 2, 3\)", r"post \(5, 5\)"], id="too-many-coords"),
-    defect("raises numpy's bare TypeError 'only int indices permitted'", (1.5, 2), ANY,
+    pytest.param( (1.5, 2), ANY,
            [r"1\.5"], id="float-coordinate"),
-    defect("raises a bare ValueError from int('a')", ("a",), ANY, [r"'a'"], id="string-rank"),
+    pytest.param( ("a",), ANY, [r"'a'"], id="string-rank"),
 ])
 def test_bad_center(coords, kind, patterns):
     pre, post = layers()

@@ -45,6 +45,9 @@ class _Window:
         if not isinstance(psp, str):
             raise InvalidTypeError(f"{who}: psp must be a string, got {type(psp).__name__}")
         tree = parse(psp, known=self.psp_names)
+        if names(tree, "sum"):
+            raise EquationError(f"{who}: psp cannot use sum({sorted(names(tree, 'sum'))[0]}); "
+                                "it is a function of w and pre variables only", psp)
         unknown = names(tree, "pre") - set(pre.attributes)
         if unknown:
             raise EquationError(f"{who}: psp reads pre.{sorted(unknown)[0]}, but pre "
@@ -189,8 +192,12 @@ class Convolution(_Window):
     def center(self, *coords) -> tuple[int, ...]:
         """Pre coordinates of the window centre of a post neuron, given by coordinates or rank."""
         spec = self.spec()
-        if len(coords) == 1 and isinstance(coords[0], tuple | list):
+        if len(coords) == 1 and isinstance(coords[0], tuple | list | np.ndarray):
             coords = tuple(coords[0])
+        for c in coords:
+            if isinstance(c, bool) or not isinstance(c, int | np.integer):
+                raise InvalidTypeError(f"Convolution.center: coordinates and ranks are ints, "
+                                       f"got {c!r}")
         if len(coords) == 1 and len(spec.positions) > 1:
             coords = self.post.coordinates_from_rank(int(coords[0]))
         if len(coords) == len(self.post.geometry):
@@ -239,8 +246,17 @@ def _check_weights(weights, bank: bool, method: str) -> np.ndarray:
     try:
         array = np.array(weights, dtype=np.float64)
     except (TypeError, ValueError):
-        raise InvalidValueError(f"Convolution.{method}: weights must be a rectangular array "
-                                "of numbers (ragged or non-numeric input)") from None
+        try:
+            raw = np.array(weights, dtype=object)
+        except ValueError:
+            raw = None
+        if raw is None or (raw.dtype == object and any(isinstance(x, list | tuple | np.ndarray)
+                                                     for x in raw.flat)):
+            raise InvalidValueError(f"Convolution.{method}: weights must be a rectangular "
+                                    "array, got ragged rows of unequal lengths") from None
+        bad = next(x for x in raw.flat if not isinstance(x, int | float | np.number))
+        raise InvalidValueError(f"Convolution.{method}: weights must be numbers, got "
+                                f"{bad!r}") from None
     need = 2 if bank else 1
     if array.ndim < need or array.size == 0:
         raise InvalidValueError(f"Convolution.{method}: weights must be a non-empty array with "
@@ -325,13 +341,19 @@ def _check_subsampling(subsampling, spec: WindowSpec) -> np.ndarray:
     except (TypeError, ValueError):
         raise InvalidValueError(f"{who} must be a rectangular list of coordinates") from None
     count = math.prod(spec.positions)
+    if table.ndim == 1 and len(spec.pre) == 1:  # 1D: a flat list of centres
+        table = table[:, None]
     what = "spatial post position" if spec.bank else "post neuron"
     if table.shape != (count, len(spec.pre)):
         raise InvalidValueError(f"{who} needs one row of {len(spec.pre)} pre coordinates per "
                                 f"{what}, i.e. shape ({count}, {len(spec.pre)}); got {table.shape}")
-    if table.dtype.kind not in "iu" and not (table.dtype.kind == "f" and
-                                             np.array_equal(table, np.round(table))):
-        raise InvalidValueError(f"{who} must hold integer coordinates")
+    if table.dtype.kind not in "iuf":
+        raise InvalidValueError(f"{who} must hold integer coordinates, got {table.dtype} values")
+    fractional = table != np.round(table)
+    if fractional.any():
+        row, column = (int(i) for i in np.argwhere(fractional)[0])
+        raise InvalidValueError(f"{who} must hold integer coordinates: row {row} has "
+                                f"{table[row, column]!r}")
     table = table.astype(np.int64)
     bad = (table < 0) | (table >= np.array(spec.pre))
     if bad.any():
