@@ -39,11 +39,12 @@ def neuron_spec(pop, feeds: dict[str, int], dtype: str) -> NeuronSpec | None:
 
 
 class Engine:
-    def __init__(self, net):
+    def __init__(self, net, tuned: bool = True):
         start = time.perf_counter()
         for proj in net.projections:
             proj.spec()  # raises for a projection without a connection pattern
         self.net = net
+        self.tuned = tuned
         self.dtype = net.dtype
         self.steps = 0
         self.delays = {proj: proj.delay_steps(net.dt) for proj in net.projections}
@@ -105,9 +106,10 @@ class Engine:
             spec = proj.spec(self.dtype)
             extra = [b for b in (self.weight_buffers.get(proj), self.tables.get(proj))
                      if b is not None]
-            projection_calls.append((proj, compile_kernel(spec), spec.pre_vars, extra))
-        update_calls = [(pop, compile_kernel(spec), spec) for pop, spec in self.updates.items()
-                        if spec is not None]
+            projection_calls.append((proj, compile_kernel(spec, tuned=self.tuned),
+                                     spec.pre_vars, extra))
+        update_calls = [(pop, compile_kernel(spec, tuned=self.tuned), spec)
+                        for pop, spec in self.updates.items() if spec is not None]
         plans = []
         for phase in range(period):
             parity = phase % 2
