@@ -13,14 +13,15 @@ from .errors import (
     NetworkStateError,
     TecompError,
 )
+from .monitor import Monitor
 from .network import Network, clear, compile, get_time, reset, setup, simulate, step
-from .neuron import Neuron
+from .neuron import Neuron, Parameter
 from .population import Population
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "EquationError", "InvalidTypeError", "InvalidValueError", "Network", "NetworkStateError",
-    "Neuron", "Population", "TecompError", "clear", "compile", "get_time", "reset", "setup",
-    "simulate", "step",
+    "EquationError", "InvalidTypeError", "InvalidValueError", "Monitor", "Network",
+    "NetworkStateError", "Neuron", "Parameter", "Population", "TecompError", "clear", "compile",
+    "get_time", "reset", "setup", "simulate", "step",
 ]

@@ -7,35 +7,44 @@ outputs of each target as `sum(target)`; (3) the two buffer sets swap. Double bu
 keeps inputs and outputs of an update apart (kernels assume their arguments never alias).
 """
 
+import functools
 import math
 import time
 
 import numpy as np
 import tvm
 
+from . import odes
 from .build import aligned_copy, aligned_empty
 from .errors import InvalidValueError
-from .expr import names, substitute
+from .expr import ZERO, add, names, substitute
 from .kernels import compile_kernel
 from .specs import NeuronSpec
 
 
-def neuron_spec(pop, feeds: dict[str, int], dtype: str) -> NeuronSpec | None:
+def neuron_spec(pop, feeds: dict[str, int], dtype: str, dt: float) -> NeuronSpec | None:
     """The update of a population, or None when its neuron has no equations.
 
-    Later assignments see the values of earlier ones (declaration order), so each output is
-    written in terms of the values at the start of the step.
+    `feeds` counts the projections per target of the population: `sum()` adds every target
+    they feed, and `sum(target)` of a target none feeds reads 0 (as in ANNarchy).
     """
-    if not pop.neuron.equations:
+    neuron = pop.neuron
+    if not neuron.equations:
         return None
-    new: dict[str, tuple] = {}
-    for eq in pop.neuron.equations:
-        new[eq.target] = substitute(eq.expr, {("var", k): v for k, v in new.items()})
-    exprs = tuple(new.values())
-    inputs = tuple(sorted(set().union(*(names(e, "var") for e in exprs))))
-    targets = tuple(sorted(set().union(*(names(e, "sum") for e in exprs))))
+    lets, values = odes.program(neuron.equations, dt)
+    fed = [("sum", t) for t in sorted(feeds) if feeds[t]]
+    every = {("sum", ""): fed[0] if len(fed) == 1 else
+             (ZERO if not fed else functools.reduce(add, fed))}
+    lets = tuple((name, substitute(e, every)) for name, e in lets)
+    outputs = tuple(v for v in neuron.variables if v in values)
+    exprs = tuple(substitute(values[v], every) for v in outputs)
+    trees = [*exprs, *(e for _, e in lets)]
+    read = set().union(*(names(e, "var") for e in trees))
+    scalars = tuple(sorted(n for n in read if n in neuron.shared or n == "t"))
+    inputs = tuple(sorted(read - set(scalars)))
+    targets = tuple(sorted(set().union(*(names(e, "sum") for e in trees))))
     return NeuronSpec(pop.size, inputs, targets, tuple(feeds.get(t, 0) for t in targets),
-                      tuple(new), exprs, dtype)
+                      outputs, exprs, dtype, scalars, lets)
 
 
 class Engine:
@@ -43,6 +52,7 @@ class Engine:
         start = time.perf_counter()
         for proj in net.projections:
             proj.spec()  # raises for a projection without a connection pattern
+            _check_pre_variables(proj)
         self.net = net
         self.tuned = tuned
         self.dtype = net.dtype
@@ -61,7 +71,7 @@ class Engine:
             for proj in net.projections:
                 if proj.post is pop:
                     feeds[proj.target] = feeds.get(proj.target, 0) + 1
-            self.updates[pop] = neuron_spec(pop, feeds, dtype)
+            self.updates[pop] = neuron_spec(pop, feeds, dtype, net.dt)
         # state[pop][name] = (buffer at even steps, buffer at odd steps)
         self.state = {}
         for pop in net.populations:
@@ -73,6 +83,9 @@ class Engine:
                 second = aligned_copy(value, dtype) if name in assigned else first
                 self.state[pop][name] = (first, second)
         self.outputs = {proj: aligned_empty(proj.post.geometry, dtype) for proj in net.projections}
+        # t (ms at the start of the step), read by the kernels that use it
+        self.clock = aligned_empty((1,), dtype)
+        self.uses_clock = any(s is not None and "t" in s.scalars for s in self.updates.values())
         self.weight_buffers = {proj: aligned_copy(proj._weights, dtype)
                                for proj in net.projections if getattr(proj, "_weights", None)
                                is not None}
@@ -126,7 +139,8 @@ class Engine:
                 state = self.state[pop]
                 feeds = [self.outputs[p].reshape(-1) for t in spec.targets
                          for p in self.net.projections if p.post is pop and p.target == t]
-                args = [state[a][parity].reshape(-1) for a in spec.inputs] + feeds + \
+                ones = [self.clock if a == "t" else state[a][parity] for a in spec.scalars]
+                args = [state[a][parity].reshape(-1) for a in spec.inputs] + ones + feeds + \
                        [state[v][1 - parity].reshape(-1) for v in spec.outputs]
                 calls.append((fn, tuple(tensor(b) for b in args)))
             plans.append(calls)
@@ -134,11 +148,17 @@ class Engine:
 
     # -- running -----------------------------------------------------------------------------
     def run(self, n: int) -> None:
-        plans, period = self._plans, len(self._plans)
+        """`n` steps; after each, every monitor of the network records what it is due to."""
+        plans, period, monitors = self._plans, len(self._plans), self.net.monitors
+        clock, dt = (self.clock, self.net.dt) if self.uses_clock else (None, 0.0)
         for _ in range(n):
+            if clock is not None:
+                clock[0] = self.steps * dt
             for fn, args in plans[self.steps % period]:
                 fn(*args)
             self.steps += 1
+            for monitor in monitors:
+                monitor._record(self.steps - 1)
 
     def profile(self, repeat: int = 30) -> dict[str, float]:
         """Median seconds of each kernel call of a step, by projection or population name.
@@ -172,6 +192,23 @@ class Engine:
                 buf[...] = 0
         for buf in self.outputs.values():
             buf[...] = 0
+
+    def summed_input(self, pop, target: str) -> list[np.ndarray]:
+        """The projection outputs whose sum is `sum(target)` of pop (all targets for "")."""
+        return [self.outputs[p] for p in self.net.projections
+                if p.post is pop and target in ("", p.target)]
+
+
+def _check_pre_variables(proj) -> None:
+    """A projection reads one value per pre neuron; a population-wide one would need a
+    broadcast nobody asked for."""
+    shared = set(proj.spec().pre_vars) & proj.pre.neuron.shared
+    if shared:
+        name = sorted(shared)[0]
+        raise InvalidValueError(f"{type(proj).__name__} {proj.name}: its psp reads pre.{name}, "
+                                f"a population-wide parameter of {proj.pre.name}; declare it "
+                                f"per neuron ('{name} = 0.0' in a parameters string, or "
+                                f"Parameter(0.0, locality='local') in a dict)")
 
 
 def _tensor_cache():

@@ -19,18 +19,22 @@ from .specs import NeuronSpec, WindowSpec
 
 _UNARY = {"exp": te.exp, "log": te.log, "sqrt": te.sqrt, "abs": te.abs, "fabs": te.abs,
           "tanh": te.tanh, "sin": te.sin, "cos": te.cos}
+_LOGIC = {"<": tirx.LT, "<=": tirx.LE, ">": tirx.GT, ">=": tirx.GE, "==": tirx.EQ, "!=": tirx.NE,
+          "and": tirx.And, "or": tirx.Or}
 
 
 def to_te(expr: Expr, leaf, dtype: str):
-    """Translate an expression tree; `leaf(node)` gives the TE value of var/pre/sum nodes."""
+    """Translate an expression tree; `leaf(node)` gives the TE value of var/pre/sum/let nodes."""
     kind = expr[0]
     if kind == "const":
         return tirx.const(expr[1], dtype)
-    if kind in ("var", "pre", "sum"):
+    if kind in ("var", "pre", "sum", "let"):
         return leaf(expr)
     args = [to_te(c, leaf, dtype) for c in children(expr)]
-    if kind == "neg":
-        return -args[0]
+    if kind in ("neg", "not"):
+        return -args[0] if kind == "neg" else tirx.Not(args[0])
+    if kind in ("cmp", "bool"):
+        return _LOGIC[expr[1]](*args)
     if kind == "bin":
         a, b = args
         op = expr[1]
@@ -53,6 +57,8 @@ def to_te(expr: Expr, leaf, dtype: str):
         return tirx.Min(args[0], zero)
     if name == "clip":
         return tirx.Min(tirx.Max(args[0], args[1]), args[2])
+    if name == "ite":
+        return tirx.Select(*args)  # both branches are computed, so the loop vectorises
     return _power(args[0], expr[2][1], args[1])  # power(x, y)
 
 
@@ -214,23 +220,53 @@ def _tap_index(spec: WindowSpec, out, rk, table) -> tuple:
 def neuron(spec: NeuronSpec):
     """TE for a population update: one elementwise stage with one output per variable.
 
-    Inputs: the attributes read (flat), then each target's projection outputs (flat).
+    Inputs: the per-neuron attributes read (flat), the one-value ones (shape (1,)), then each
+    target's projection outputs (flat). Each output binds the lets it needs with `Let`, so a
+    value used twice is written (and computed) once per output, not once per use.
     """
     dtype = spec.dtype
     attrs = {a: te.placeholder((spec.size,), dtype, f"in_{a}") for a in spec.inputs}
+    scalars = {a: te.placeholder((1,), dtype, f"one_{a}") for a in spec.scalars}
     feeds = {t: [te.placeholder((spec.size,), dtype, f"sum_{t}_{k}") for k in range(n)]
              for t, n in zip(spec.targets, spec.target_counts, strict=True)}
+    lets = dict(spec.lets)
 
     def body(i):
-        def leaf(node):
-            if node[0] == "sum":
-                parts = [p[i] for p in feeds.get(node[1], ())]
-                return sum(parts[1:], parts[0]) if parts else tirx.const(0.0, dtype)
-            return attrs[node[1]][i]
+        def value(expr: Expr, bound: dict):
+            def leaf(node):
+                kind, name = node
+                if kind == "sum":
+                    parts = [p[i] for p in feeds.get(name, ())]
+                    return sum(parts[1:], parts[0]) if parts else tirx.const(0.0, dtype)
+                if kind == "let":
+                    return bound[name]
+                return scalars[name][0] if name in scalars else attrs[name][i]
 
-        return [to_te(e, leaf, dtype) for e in spec.exprs]
+            return to_te(expr, leaf, dtype)
+
+        results = []
+        for k, expr in enumerate(spec.exprs):
+            needed = _lets_needed(expr, spec.lets)
+            bound = {n: tirx.Var(f"{n}_{k}", dtype) for n in needed}
+            result = value(expr, bound)
+            for name in reversed(needed):
+                result = tirx.Let(bound[name], value(lets[name], bound), result)
+            results.append(result)
+        return results
 
     outputs = te.compute((spec.size,), body, name="update")
     outputs = list(outputs) if isinstance(outputs, list | tuple) else [outputs]
-    inputs = list(attrs.values()) + list(itertools.chain.from_iterable(feeds.values()))
+    inputs = [*attrs.values(), *scalars.values(), *itertools.chain.from_iterable(feeds.values())]
     return inputs, outputs
+
+
+def _lets_needed(expr: Expr, lets: tuple[tuple[str, Expr], ...]) -> list[str]:
+    """The lets `expr` reads, directly or through other lets, in the order they are defined."""
+    table = dict(lets)
+    needed, todo = set(), list(names(expr, "let"))
+    while todo:
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            todo.extend(names(table[name], "let"))
+    return [name for name, _ in lets if name in needed]

@@ -33,6 +33,7 @@ class Network:
         self.dtype = _dtype(precision)
         self.populations: list = []
         self.projections: list = []
+        self.monitors: list = []
         self.engine = None  # the compiled form, once compile() ran
 
     # -- description --------------------------------------------------------------------
@@ -48,6 +49,19 @@ class Network:
             raise InvalidValueError(f"Network.connect: {projection!r} was built on populations "
                                     "of another network")
         return projection
+
+    def monitor(self, obj, variables=None, period: float | None = None,
+                period_offset: float | None = None, start: bool = True, name: str | None = None):
+        """Record variables of one of this network's populations (ANNarchy 5 style)."""
+        from .monitor import Monitor
+
+        if getattr(obj, "network", self) is not self:
+            raise InvalidValueError(f"Network.monitor: {obj!r} belongs to another network")
+        return Monitor(obj, variables, period=period, period_offset=period_offset, start=start,
+                       name=name)
+
+    def add_monitor(self, monitor) -> None:
+        self.monitors.append(monitor)
 
     def _check_open(self, what: str) -> None:
         if self.engine is not None:
@@ -77,6 +91,8 @@ class Network:
 
         if self.engine is None:
             self.engine = Engine(self)
+            for monitor in self.monitors:
+                monitor._attach()
 
     def _compiled(self, what: str):
         if self.engine is None:
@@ -94,9 +110,13 @@ class Network:
     def step(self) -> None:
         self._compiled("step").run(1)
 
-    def reset(self) -> None:
-        """Back to time 0 with every attribute at its initial value, kernels kept."""
+    def reset(self, monitors: bool = True) -> None:
+        """Back to time 0 with every attribute at its initial value, kernels kept; with
+        `monitors`, the monitors are emptied and record again from time 0."""
         self._compiled("reset").reset()
+        if monitors:
+            for monitor in self.monitors:
+                monitor.reset()
 
     @property
     def time(self) -> float:
@@ -152,8 +172,10 @@ def step() -> None:
     _default.step()
 
 
-def reset(**kwargs) -> None:
-    _default.reset()
+def reset(populations: bool = True, projections: bool = False, monitors: bool = True,
+          **kwargs) -> None:
+    """ANNarchy's reset(): tecomp always resets populations, projections' delays and time."""
+    _default.reset(monitors=monitors)
 
 
 def get_time() -> float:

@@ -1,23 +1,71 @@
-"""Rate-coded neuron types: parameters and the equations run once per step."""
+"""Rate-coded neuron types: parameters, equations (assignments and ODEs), flags and functions.
 
+The language is ANNarchy's: one definition per line (or separated by `;`), `# comments`,
+flags after a colon. Every mistake is reported here, at `Neuron(...)`, quoting the line with
+a caret under the column.
+
+    parameters: `tau = 10.0 : population` (one value shared by the population), `g = 0.5`
+        (one value per neuron); a dict gives population-wide values, as in ANNarchy 5, unless
+        a value is `Parameter(v, locality="local")`.
+    equations: `r = pos(u)`, or an ODE in any linear arrangement with one derivative,
+        `tau * dr/dt + r = sum(exc) + baseline`; flags `init = 0.1`, `min = 0.0`, `max = rmax`,
+        and the method: `explicit` (default), `exponential`, `midpoint`.
+    names: parameters, variables (their value at that point of the step), `t` (ms at the
+        start of the step), `dt`, `pi`, `sum(target)`, `sum()` (every target), the functions
+        of `tecomp.expr.FUNCTIONS`, `ite(condition, a, b)` and user functions
+        (`functions="sigmoid(x) = 1 / (1 + exp(-x))"`).
+"""
+
+import keyword
+import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import EquationError, InvalidTypeError
-from .expr import Expr, names, parse, substitute
+from . import odes
+from .errors import EquationError, InvalidTypeError, InvalidValueError
+from .expr import DERIVATIVE, FUNCTIONS, Expr, fold, names, parse, substitute
 
-# Names every equation may use besides the neuron's own.
-CONSTANTS = {"pi": float(np.pi)}
+CONSTANTS = {"pi": math.pi}
+CLOCK = ("t", "dt")
+NEURON_FUNCTIONS = FUNCTIONS | {"ite": 3}
+RESERVED = set(CONSTANTS) | set(CLOCK) | set(NEURON_FUNCTIONS) | {"sum", "pre", "post"}
+# ANNarchy flags that tecomp does not implement: named as such rather than "unknown".
+UNSUPPORTED_FLAGS = ("implicit", "semiimplicit", "rk4", "runge-kutta4", "exact", "event-driven",
+                     "int", "bool", "postsynaptic", "projection", "unless_refractory",
+                     "unless_post")
+_DERIVATIVE = re.compile(r"\bd([A-Za-z_]\w*)\s*/\s*dt\b")
+_ASSIGN = re.compile(r"(?<![=<>!])=(?!=)")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A parameter given in a dict, as ANNarchy 5's `ann.Parameter`.
+
+    >>> Neuron(parameters={"tau": 10.0, "g": Parameter(0.5, locality="local")}).shared
+    frozenset({'tau'})
+    """
+
+    value: float
+    locality: str = "global"  # "global" (or "population"): one value; "local": one per neuron
+    type: str = "float"
 
 
 @dataclass(frozen=True)
 class Equation:
-    """`target = expression`, run in declaration order each step."""
+    """One line of `equations`: `target = expr`, or an ODE with `expr` = d(target)/dt."""
 
     target: str
     expr: Expr
     source: str
+    ode: bool = False
+    method: str = "explicit"
+    init: float = 0.0
+    min: Expr | None = None
+    max: Expr | None = None
+    tau: Expr | None = None  # exponential method: tau * dx/dt + x = steady
+    steady: Expr | None = None
 
 
 class Neuron:
@@ -25,25 +73,30 @@ class Neuron:
 
     >>> Neuron(parameters="r = 0.0").parameters
     {'r': 0.0}
-    >>> Neuron(parameters="g = 0.5", equations="r = g * sum(exc)").equations[0].target
-    'r'
+    >>> n = Neuron(parameters="tau = 10.0 : population",
+    ...            equations="tau * dr/dt + r = sum(exc) : min = 0.0")
+    >>> n.equations[0].expr, sorted(n.shared)
+    (('bin', '/', ('bin', '-', ('sum', 'exc'), ('var', 'r')), ('var', 'tau')), ['tau'])
     """
 
-    def __init__(self, parameters: str | dict = "", equations: str = "", name: str | None = None,
+    def __init__(self, parameters: str | dict = "", equations: str = "",
+                 functions: str | None = None, name: str | None = None,
                  description: str | None = None):
         self.name = name or "Neuron"
         self.description = description
-        self.parameters = _parse_parameters(parameters)
-        self.equations = _parse_equations(equations, set(self.parameters))
-        self.variables = tuple(dict.fromkeys(eq.target for eq in self.equations))
+        self.functions = _parse_functions(functions)
+        self.parameters, self.shared = _parse_parameters(parameters)
+        self.equations = _parse_equations(equations, self.parameters, self.functions)
+        self.variables = tuple(eq.target for eq in self.equations)
+        self.init = self.parameters | {eq.target: eq.init for eq in self.equations}
 
     @property
     def attributes(self) -> tuple[str, ...]:
-        """Every per-neuron array of a population of this type: parameters, then variables."""
-        return tuple(self.parameters) + tuple(v for v in self.variables if v not in self.parameters)
+        """Every attribute of a population of this type: parameters, then variables."""
+        return tuple(self.parameters) + self.variables
 
     def targets(self) -> set[str]:
-        """The targets whose summed input the equations read."""
+        """The targets whose summed input the equations read ("" for `sum()`)."""
         return set().union(*(names(eq.expr, "sum") for eq in self.equations))
 
     def __repr__(self) -> str:
@@ -51,70 +104,286 @@ class Neuron:
         return f"Neuron(parameters={self.parameters}, equations={equations})"
 
 
+# -- lines and flags ----------------------------------------------------------------------------
+
 def _lines(text: str) -> list[str]:
     out = []
     for raw in text.replace(";", "\n").splitlines():
-        line = raw.split("#", 1)[0].rstrip()
-        if line.strip():
+        line = raw.split("#", 1)[0].strip()
+        if line:
             out.append(line)
     return out
 
 
-def _split_assignment(line: str, what: str) -> tuple[str, str, int]:
-    """`name = rhs [: flags]` -> (name, rhs, column of rhs); flags are not part of this language."""
-    if ":" in line:
-        raise EquationError(f"{what}: flags after ':' are not supported", line, line.index(":"))
-    if "=" not in line:
-        raise EquationError(f"{what}: expected 'name = expression'", line, len(line))
-    lhs, rhs = line.split("=", 1)
-    name = lhs.strip()
-    if not name.isidentifier():
-        column = len(lhs) - len(lhs.lstrip())
-        if "/" in name:
-            raise EquationError(f"{what}: differential equations are not supported, only "
-                                "assignments 'name = expression'", line, column)
-        raise EquationError(f"{what}: {name!r} is not a valid variable name", line, column)
-    return name, rhs, len(lhs) + 1
+def _split_flags(line: str) -> tuple[str, list[tuple[str, str | None, int, int]]]:
+    """`body : a = 1, b` -> (body, [(key, value text or None, key column, value column)])."""
+    if ":" not in line:
+        return line, []
+    cut = line.index(":")
+    flags, start, depth = [], cut + 1, 0
+    for i in range(cut + 1, len(line) + 1):
+        char = line[i] if i < len(line) else ","
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth == 0:  # commas inside max = clip(a, b, c) do not split
+            piece = line[start:i]
+            key, equal, value = piece.partition("=")
+            column = start + len(piece) - len(piece.lstrip())
+            flags.append((key.strip(), value if equal else None, column, start + len(key) + 1))
+            start = i + 1
+    return line[:cut], flags
 
 
-def _parse_parameters(parameters: str | dict) -> dict[str, float]:
+def _bad_flag(key: str, allowed: tuple[str, ...], what: str, line: str, column: int):
+    if not key:
+        return EquationError(f"{what}: empty flag after ':'", line, column)
+    if key in UNSUPPORTED_FLAGS:
+        return EquationError(f"{what}: the ANNarchy flag {key!r} is not supported by tecomp; "
+                             f"supported: {', '.join(allowed)}", line, column)
+    return EquationError(f"{what}: unknown flag {key!r}; expected one of "
+                         f"{', '.join(allowed)}", line, column)
+
+
+def _check_name(name: str, what: str, line: str, column: int, taken) -> None:
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise EquationError(f"{what}: {name!r} is not a valid name", line, column)
+    if name in RESERVED:
+        raise EquationError(f"{what}: {name!r} is reserved (t, dt, pi, sum and the "
+                            "function names)", line, column)
+    if name in taken:
+        raise EquationError(f"{what}: {name!r} is already defined", line, column)
+
+
+# -- parameters ---------------------------------------------------------------------------------
+
+def _parse_parameters(parameters) -> tuple[dict[str, float], frozenset[str]]:
     if isinstance(parameters, dict):
-        return {str(k): _number(v, f"parameter {k}") for k, v in parameters.items()}
+        return _dict_parameters(parameters)
     if not isinstance(parameters, str):
         raise InvalidTypeError(f"Neuron: parameters must be a string or a dict, "
                                f"got {type(parameters).__name__}")
-    values = {}
+    values, shared = {}, set()
     for line in _lines(parameters):
-        name, rhs, column = _split_assignment(line, "Neuron parameters")
-        expr = parse(rhs, line, column, known=set(CONSTANTS))
-        if expr[0] == "var":
-            expr = ("const", CONSTANTS[expr[1]])
+        body, flags = _split_flags(line)
+        match = _ASSIGN.search(body)
+        if match is None:
+            raise EquationError("Neuron parameters: expected 'name = value'", line, len(body))
+        name = body[:match.start()].strip()
+        _check_name(name, "Neuron parameters", line, 0, values)
+        expr = fold(parse(body[match.end():], line, match.end(), known=set(CONSTANTS)))
+        expr = fold(substitute(expr, {("var", k): ("const", v) for k, v in CONSTANTS.items()}))
         if expr[0] != "const":
-            raise EquationError("Neuron parameters: the value must be a number", line, column)
+            raise EquationError("Neuron parameters: the value must be a number", line,
+                                match.end() + 1)
+        for key, value, column, _ in flags:
+            if key == "population" and value is None:
+                shared.add(name)
+            elif key != "float":
+                raise _bad_flag(key, ("population",), "Neuron parameters", line, column)
         values[name] = expr[1]
-    return values
+    return values, frozenset(shared)
 
 
-def _parse_equations(equations: str, parameters: set[str]) -> tuple[Equation, ...]:
-    if not isinstance(equations, str):
-        raise InvalidTypeError(f"Neuron: equations must be a string, "
-                               f"got {type(equations).__name__}")
-    lines = _lines(equations)
-    assigned = {_split_assignment(line, "Neuron equations")[0] for line in lines}
-    known = parameters | assigned | set(CONSTANTS)
-    result = []
-    for line in lines:
-        target, rhs, column = _split_assignment(line, "Neuron equations")
-        if target in parameters:
-            raise EquationError(f"Neuron equations: {target!r} is a parameter and cannot be "
-                                "assigned", line, len(line) - len(line.lstrip()))
-        expr = substitute(parse(rhs, line, column, known=known),
-                          {("var", k): ("const", v) for k, v in CONSTANTS.items()})
-        result.append(Equation(target, expr, line.strip()))
-    return tuple(result)
+def _dict_parameters(parameters: dict) -> tuple[dict[str, float], frozenset[str]]:
+    values, shared = {}, set()
+    for key, value in parameters.items():
+        if not isinstance(key, str) or not key.isidentifier() or keyword.iskeyword(key) \
+                or key in RESERVED:
+            raise InvalidValueError(f"Neuron: parameter name {key!r} is not a valid name "
+                                    "(an identifier other than t, dt, pi, sum or a function)")
+        local = False
+        if isinstance(value, Parameter):
+            if value.locality not in ("global", "population", "local"):
+                raise InvalidValueError(f"Neuron: parameter {key}: locality must be 'global' "
+                                        f"or 'local', got {value.locality!r}")
+            local, value = value.locality == "local", value.value
+        values[key] = _number(value, f"parameter {key}")
+        if not local:
+            shared.add(key)
+    return values, frozenset(shared)
 
 
 def _number(value, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.number):
         raise InvalidTypeError(f"Neuron: {what} must be a number, got {value!r}")
     return float(value)
+
+
+# -- functions ----------------------------------------------------------------------------------
+
+def _parse_functions(functions: str | None) -> dict:
+    """`name(a, b) = expression` per line -> {name: ((a, b), tree)}; later ones may call
+    earlier ones."""
+    if functions is None:
+        return {}
+    if not isinstance(functions, str):
+        raise InvalidTypeError(f"Neuron: functions must be a string, "
+                               f"got {type(functions).__name__}")
+    result: dict = {}
+    for line in _lines(functions):
+        match = re.fullmatch(r"\s*(\w+)\s*\(([\w\s,]*)\)\s*=(.*)", line)
+        if match is None:
+            raise EquationError("Neuron functions: expected 'name(x, y) = expression'", line, 0)
+        name, params = match.group(1), tuple(p.strip() for p in match.group(2).split(","))
+        _check_name(name, "Neuron functions", line, 0, result)
+        for p in params:
+            if not p.isidentifier() or keyword.iskeyword(p) or params.count(p) > 1:
+                raise EquationError(f"Neuron functions: bad argument name {p!r}", line,
+                                    match.start(2))
+        body = parse(match.group(3), line, match.start(3), known=set(params) | set(CONSTANTS),
+                     functions=NEURON_FUNCTIONS | result)
+        result[name] = (params, _constants(body))
+    return result
+
+
+def _constants(expr: Expr) -> Expr:
+    return substitute(expr, {("var", k): ("const", v) for k, v in CONSTANTS.items()})
+
+
+def _local(expr: Expr, line: str) -> Expr:
+    """Reject pre.<name>: only a projection's psp reads another population."""
+    if names(expr, "pre"):
+        match = re.search(r"\bpre\s*\.", line)
+        raise EquationError("Neuron: pre.<variable> belongs in a projection's psp; a neuron's "
+                            "equations read its own attributes and sum(target)", line,
+                            match.start() if match else 0)
+    return expr
+
+
+# -- equations ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Line:
+    """One equation line taken apart; columns index `text`."""
+
+    text: str
+    flags: list
+    lhs: str
+    rhs: str
+    rhs_at: int
+    target: str
+    target_at: int
+    ode: bool
+
+
+def _parse_equations(equations: str, parameters: dict, functions: dict) -> tuple[Equation, ...]:
+    if not isinstance(equations, str):
+        raise InvalidTypeError(f"Neuron: equations must be a string, "
+                               f"got {type(equations).__name__}")
+    lines = [_split_equation(line) for line in _lines(equations)]
+    declared: set[str] = set()
+    for ln in lines:
+        if ln.target in parameters:
+            raise EquationError(f"Neuron equations: {ln.target!r} is a parameter and cannot be "
+                                "assigned", ln.text, ln.target_at)
+        _check_name(ln.target, "Neuron equations", ln.text, ln.target_at, declared)
+        declared.add(ln.target)
+    # Any attribute may be read: a variable declared further down gives its previous value.
+    known = set(parameters) | declared | set(CONSTANTS) | set(CLOCK)
+    return tuple(_equation(ln, known, functions) for ln in lines)
+
+
+def _split_equation(line: str) -> _Line:
+    body, flags = _split_flags(line)
+    signs = [m.start() for m in _ASSIGN.finditer(body)]
+    if not signs:
+        raise EquationError("Neuron equations: expected 'name = expression' or an ODE such as "
+                            "'tau * dr/dt + r = sum(exc)'", line, len(body.rstrip()))
+    if len(signs) > 1:
+        raise EquationError("Neuron equations: only one '=' per equation (== compares, inside "
+                            "ite())", line, signs[1])
+    at = signs[0]
+    lhs, rhs = body[:at], body[at + 1:]
+    derivatives = list(_DERIVATIVE.finditer(body))
+    variables = list(dict.fromkeys(m.group(1) for m in derivatives))
+    if len(variables) > 1:
+        second = next(m for m in derivatives if m.group(1) == variables[1])
+        raise EquationError(f"Neuron equations: two derivatives in one equation "
+                            f"(d{variables[0]}/dt and d{variables[1]}/dt); write one ODE per "
+                            "variable", line, second.start())
+    if not derivatives:
+        if not lhs.strip().isidentifier():
+            raise EquationError(f"Neuron equations: {lhs.strip()!r} is not a variable name; "
+                                "expected 'name = expression', or an ODE with dname/dt on the "
+                                "left", line, 0)
+        return _Line(line, flags, lhs, rhs, at + 1, lhs.strip(), 0, False)
+    on_left = [m for m in derivatives if m.start() < at]
+    if not on_left:
+        m = derivatives[0]
+        raise EquationError(f"Neuron equations: d{m.group(1)}/dt is the derivative of a variable "
+                            f"this equation does not declare ('{lhs.strip()} = ...' is an "
+                            f"assignment); the ODE of {m.group(1)} needs d{m.group(1)}/dt on "
+                            "the left-hand side", line, m.start())
+    return _Line(line, flags, lhs, rhs, at + 1, variables[0], on_left[0].start() + 1, True)
+
+
+def _mark_derivatives(text: str) -> str:
+    """`dr/dt` -> `_d(r)`, padded to the same length so that columns stay right."""
+    def mark(m: re.Match) -> str:
+        return f"{DERIVATIVE}({m.group(1)})".ljust(len(m.group(0)))
+
+    return _DERIVATIVE.sub(mark, text)
+
+
+def _equation(ln: _Line, known: set[str], functions: dict) -> Equation:
+    calls = NEURON_FUNCTIONS | functions | {DERIVATIVE: 1}
+    right = _local(_constants(parse(_mark_derivatives(ln.rhs), ln.text, ln.rhs_at, known,
+                                    calls)), ln.text)
+    method, init, bounds = _variable_flags(ln, known, functions)
+    if not ln.ode:
+        return Equation(ln.target, right, ln.text, init=init, **bounds)
+    x = ln.target
+    left = _local(_constants(parse(_mark_derivatives(ln.lhs), ln.text, 0, known, calls)),
+                  ln.text)
+    balance = ("bin", "-", left, right)
+    slope = odes.solve(balance, x)
+    if slope is None:
+        raise EquationError(f"Neuron equations: the ODE must be linear in d{x}/dt, like "
+                            f"'tau * d{x}/dt + {x} = ...' (d{x}/dt may not sit in a function, "
+                            "a power or a denominator, multiply itself or cancel out)",
+                            ln.text, ln.target_at - 1)
+    tau = steady = None
+    if method == "exponential":
+        form = odes.standardize(balance, x)
+        if form is None:
+            raise EquationError(f"Neuron equations: the exponential method needs the form "
+                                f"'tau * d{x}/dt + {x} = A' with tau and A free of {x}",
+                                ln.text, ln.target_at - 1)
+        tau, steady = form
+    return Equation(x, slope, ln.text, True, method, init, tau=tau, steady=steady, **bounds)
+
+
+def _variable_flags(ln: _Line, known: set[str], functions: dict):
+    """(method, init, {"min": tree, "max": tree}) from the flags of an equation."""
+    what, method, init, bounds, seen = "Neuron equations", "explicit", 0.0, {}, set()
+    for key, value, column, value_at in ln.flags:
+        if key in seen:
+            raise EquationError(f"{what}: flag {key!r} is given twice", ln.text, column)
+        seen.add(key)
+        if key in ("init", "min", "max"):
+            if value is None or not value.strip():
+                raise EquationError(f"{what}: flag {key!r} needs a value, e.g. {key} = 0.0",
+                                    ln.text, column)
+            names_here = set(CONSTANTS) if key == "init" else known
+            expr = _local(_constants(parse(value, ln.text, value_at, names_here,
+                                           NEURON_FUNCTIONS | functions)), ln.text)
+            if key == "init":
+                folded = fold(expr)
+                if folded[0] != "const":
+                    raise EquationError(f"{what}: init must be a number", ln.text, value_at)
+                init = folded[1]
+            else:
+                bounds[key] = expr
+        elif key in odes.METHODS and value is None:
+            if not ln.ode:
+                raise EquationError(f"{what}: {key!r} is a method for ODEs; '{ln.target} = ...' "
+                                    "is an assignment", ln.text, column)
+            if seen & set(odes.METHODS) - {key}:
+                raise EquationError(f"{what}: one method per ODE", ln.text, column)
+            method = key
+        elif key == "population":
+            raise EquationError(f"{what}: population-wide variables are not supported; only "
+                                "parameters may be ': population'", ln.text, column)
+        elif key != "float":
+            raise _bad_flag(key, ("init = ...", "min = ...", "max = ...", *odes.METHODS), what,
+                            ln.text, column)
+    return method, init, bounds

@@ -51,8 +51,10 @@ class Population:
         object.__setattr__(self, "neuron", neuron)
         object.__setattr__(self, "network", network)
         object.__setattr__(self, "name", name or f"pop{len(network.populations)}")
+        # a population-wide parameter is one value (shape (1,)), read back as a float
         object.__setattr__(self, "_initial", {
-            a: np.full(geometry, neuron.parameters.get(a, 0.0)) for a in neuron.attributes})
+            a: np.full((1,) if a in neuron.shared else geometry, neuron.init[a])
+            for a in neuron.attributes})
         network.add_population(self)
 
     size = property(lambda self: math.prod(self.geometry), doc="Number of neurons.")
@@ -84,6 +86,8 @@ class Population:
                 raise AttributeError(name)
             raise UnknownAttributeError(f"Population {self.name} has no attribute {name!r}; "
                                  f"its neuron has {', '.join(self.neuron.attributes)}")
+        if name in self.neuron.shared:
+            return float(self._store(name)[0])
         return self._store(name).copy()
 
     def __setattr__(self, name: str, value) -> None:
@@ -96,6 +100,9 @@ class Population:
         except (TypeError, ValueError):
             raise InvalidTypeError(f"Population {self.name}: {name} must be numbers, "
                                    f"got {type(value).__name__}") from None
+        if name in self.neuron.shared and array.shape != ():
+            raise InvalidValueError(f"Population {self.name}: {name} is population-wide, so it "
+                                    f"takes one number, got an array of shape {array.shape}")
         if array.shape not in ((), self.geometry):
             raise InvalidValueError(f"Population {self.name}: {name} must be a number or an "
                                     f"array of shape {self.geometry}, got shape {array.shape}")

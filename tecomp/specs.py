@@ -87,8 +87,10 @@ class WindowSpec:
 class NeuronSpec:
     """The update of one population: `outputs[k] = exprs[k]`, elementwise over `size`.
 
-    `exprs` read ("var", name) for the attributes in `inputs` and ("sum", target) for each
-    target in `targets`, whose value is the sum of `target_counts[k]` projection outputs.
+    `exprs` read ("var", name) for the per-neuron attributes in `inputs` and the one-value
+    ones in `scalars` (population-wide parameters, and `t`), ("sum", target) for each target
+    in `targets`, whose value is the sum of `target_counts[k]` projection outputs, and
+    ("let", name) for the values of `lets`, computed in order (each may read earlier ones).
     """
 
     size: int
@@ -98,6 +100,8 @@ class NeuronSpec:
     outputs: tuple[str, ...]
     exprs: tuple[Expr, ...]
     dtype: str = "float64"
+    scalars: tuple[str, ...] = ()
+    lets: tuple[tuple[str, Expr], ...] = ()
 
 
 def to_dict(spec: WindowSpec | NeuronSpec) -> dict:
