@@ -14,7 +14,7 @@ from .errors import (
     TecompError,
 )
 from .monitor import Monitor
-from .network import Network, clear, compile, get_time, reset, setup, simulate, step
+from .network import Network, clear, compile, get_time, reset, setup, simulate, step, tune
 from .neuron import Neuron, Parameter
 from .population import Population
 
@@ -23,5 +23,5 @@ __version__ = "0.1.0"
 __all__ = [
     "EquationError", "InvalidTypeError", "InvalidValueError", "Monitor", "Network",
     "NetworkStateError", "Neuron", "Parameter", "Population", "TecompError", "clear", "compile",
-    "get_time", "reset", "setup", "simulate", "step",
+    "get_time", "reset", "setup", "simulate", "step", "tune",
 ]

@@ -47,6 +47,18 @@ def neuron_spec(pop, feeds: dict[str, int], dtype: str, dt: float) -> NeuronSpec
                       outputs, exprs, dtype, scalars, lets)
 
 
+def update_specs(net) -> dict:
+    """The update spec (or None) of every population of a network description."""
+    specs = {}
+    for pop in net.populations:
+        feeds: dict[str, int] = {}
+        for proj in net.projections:
+            if proj.post is pop:
+                feeds[proj.target] = feeds.get(proj.target, 0) + 1
+        specs[pop] = neuron_spec(pop, feeds, net.dtype, net.dt)
+    return specs
+
+
 class Engine:
     def __init__(self, net, tuned: bool = True):
         start = time.perf_counter()
@@ -65,13 +77,7 @@ class Engine:
     # -- buffers -----------------------------------------------------------------------------
     def _allocate(self) -> None:
         net, dtype = self.net, self.dtype
-        self.updates = {}
-        for pop in net.populations:
-            feeds = {}
-            for proj in net.projections:
-                if proj.post is pop:
-                    feeds[proj.target] = feeds.get(proj.target, 0) + 1
-            self.updates[pop] = neuron_spec(pop, feeds, dtype, net.dt)
+        self.updates = update_specs(net)
         # state[pop][name] = (buffer at even steps, buffer at odd steps)
         self.state = {}
         for pop in net.populations:

@@ -85,14 +85,26 @@ class Network:
         self.dt = dt
 
     # -- running ----------------------------------------------------------------------------
-    def compile(self) -> None:
-        """Build every kernel; afterwards the network can run but not grow."""
+    def compile(self, tuned: bool = True) -> None:
+        """Build every kernel; afterwards the network can run but not grow.
+
+        Kernels use their tuned schedule when the cache has one (`tuned=False`: always the
+        template defaults)."""
+        if on_compile is not None:
+            on_compile(self)
         from .engine import Engine  # the engine needs TVM; describing a network does not
 
         if self.engine is None:
-            self.engine = Engine(self)
+            self.engine = Engine(self, tuned=tuned)
             for monitor in self.monitors:
                 monitor._attach()
+
+    def tune(self, trials: int = 64, seconds: float = 120.0, threads: int | None = None,
+             progress: bool = True) -> list:
+        """Tune every kernel of this network and cache the best schedules (see tecomp.tuner)."""
+        from .tuner import tune
+
+        return tune(self, trials=trials, seconds=seconds, threads=threads, progress=progress)
 
     def _compiled(self, what: str):
         if self.engine is None:
@@ -131,6 +143,8 @@ def _dtype(precision: str) -> str:
 
 
 _default = Network()
+# Called with the network at every compile(); tecomp-tune uses it to stop a user's script.
+on_compile = None
 
 
 def default_network() -> Network:
@@ -159,9 +173,14 @@ def setup(dt: float | None = None, precision: str | None = None,
         os.environ["TVM_NUM_THREADS"] = str(num_threads)
 
 
-def compile(*args, **kwargs) -> None:
+def compile(*args, tuned: bool = True, **kwargs) -> None:
     """Build every kernel of the default network (ANNarchy's options are accepted)."""
-    _default.compile()
+    _default.compile(tuned=tuned)
+
+
+def tune(net: Network | None = None, **options) -> list:
+    """Tune the kernels of a network (default: the default network); see Network.tune."""
+    return (net or _default).tune(**options)
 
 
 def simulate(duration: float, **kwargs) -> None:

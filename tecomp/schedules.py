@@ -18,6 +18,7 @@ TEMPLATE_VERSION = 1
 # Below this many multiply-adds a kernel runs faster on one thread than it takes to wake two.
 PARALLEL_MIN_WORK = 1 << 17
 MAX_UNROLL_TAPS = 64
+MAX_UNROLL_STEPS = 512
 # Vector loads of every 3rd element or sparser turn into slow gathers.
 MAX_VECTOR_STRIDE = 2
 BLOCKS = (2, 4, 8)
@@ -56,12 +57,15 @@ def candidates(spec) -> list[dict]:
     if isinstance(spec, NeuronSpec):
         return [{"vector_width": w, "parallel": p}
                 for w in _widths(spec.size, spec.dtype) + [1] for p in (False, True)]
-    vectors = [(a, w) for a, stride in enumerate(pre_strides(spec)) if stride is not None
+    strides = pre_strides(spec)
+    vectors = [(a, w) for a, stride in enumerate(strides) if stride is not None
                for w in _widths(spec.post[a], spec.dtype)] + [(None, 1)]
     padded = any(spec.reach(a) != (0, 0) for a in range(len(spec.pre)))
     out = []
     for (axis, width), parallel, unroll, inline in itertools.product(
             vectors, (False, True), (False, True), (False, True) if padded else (False,)):
+        if inline and axis is not None and strides[axis] != 0:
+            continue  # partitioning at the range tests would cut the vector loop
         blocks = [(None, 1)] + [(b, f) for b in range(len(spec.post)) if b != axis
                                 for f in BLOCKS if spec.post[b] % f == 0]
         for block_axis, block in blocks:
@@ -158,14 +162,16 @@ def schedule_window(sch: s_tir.Schedule, spec: WindowSpec, knobs: dict) -> None:
             sch.reverse_compute_at(local, outer[-1])
             if knobs["vector_axis"] is not None:
                 sch.vectorize(sch.get_loops(local)[-1])
-    if knobs["unroll"]:
-        for loop in rk_loops:
-            sch.unroll(loop)
+    # Unrolling by pragma skips loops that loop partitioning left without a constant extent.
+    if knobs["unroll"] and rk_loops:
+        sch.annotate(rk_loops[0], "pragma_auto_unroll_max_step", MAX_UNROLL_STEPS)
+        sch.annotate(rk_loops[0], "pragma_unroll_explicit", 1)
     for axis, loop in tile:
         if axis == knobs["vector_axis"]:
             sch.vectorize(loop)
         else:
-            sch.unroll(loop)
+            sch.annotate(loop, "pragma_auto_unroll_max_step", knobs["block"])
+            sch.annotate(loop, "pragma_unroll_explicit", 1)
     if knobs["parallel"]:
         _parallel_outer(sch, outer, extents)
     if rk_loops:

@@ -1,5 +1,11 @@
+import os
+import tempfile
+
 import numpy as np
 import pytest
+
+# Kernels and tuned records of the tests go to a fresh cache, never the user's.
+os.environ["TECOMP_CACHE"] = tempfile.mkdtemp(prefix="tecomp-test-cache-")
 
 import tecomp as ann
 

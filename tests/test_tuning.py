@@ -1,0 +1,241 @@
+"""Schedule templates, the tuner and the cache."""
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+
+import tecomp as ann
+from tecomp import build, cache, kernels, reference, schedules, tuner
+from tecomp.extensions.convolution import Convolution, Pooling
+from tecomp.specs import NeuronSpec
+from tests.helpers import assert_close
+
+# (pre, post, weights shape or extent, method, options): one of each kernel family
+FAMILIES = {
+    "conv-2d-pad": ((24, 32), (24, 32), (3, 3), "connect_filter", {"padding": 0.5}),
+    "conv-2d-border-even": ((24, 32), (24, 32), (4, 2), "connect_filter", {"padding": "border"}),
+    "conv-stride-2": ((32, 32), (16, 16), (5, 5), "connect_filter", {}),
+    "conv-1d": ((64,), (64,), (7,), "connect_filter", {"padding": -1.0}),
+    "conv-3d": ((8, 8, 8), (8, 8, 8), (3, 3, 3), "connect_filter", {}),
+    "bank": ((32, 32), (16, 16, 16), (16, 3, 3), "connect_filters", {}),
+    "cnn-layer": ((16, 16, 8), (16, 16, 16), (16, 3, 3, 8), "connect_filters", {}),
+    "keep-last": ((16, 32, 3), (16, 32, 3), (3, 3), "connect_filter",
+                  {"keep_last_dimension": True}),
+    "table": ((20, 20), (8, 8), (3, 3), "connect_filter",
+              {"subsampling": np.stack(np.meshgrid(np.arange(8) * 2 + 3, np.arange(8) * 2,
+                                                   indexing="ij"), -1).reshape(-1, 2)}),
+    "pool-max": ((32, 48, 16), (16, 24, 16), (2, 2, 1), "pooling", {}),
+    "pool-mean-span": ((16, 16, 8), (8, 8), (2, 2, 8), "pooling", {}),
+}
+PSPS = {"conv-2d-pad": "w * log(1 + pre.r)", "bank": "w * pre.r", "conv-1d": "pos(w - pre.r)"}
+OPERATIONS = {"conv-2d-border-even": "max", "conv-3d": "mean", "pool-mean-span": "mean",
+              "keep-last": "min"}
+
+
+def family(name, precision="double"):
+    """(spec, compute(knobs) -> tecomp result, expected) of a family, via the user API."""
+    pre_g, post_g, shape, method, options = FAMILIES[name]
+    net = ann.Network(precision=precision)
+    pre = net.create(pre_g, ann.Neuron(parameters="r = 0.0"))
+    post = net.create(post_g, ann.Neuron(equations="r = sum(exc)"))
+    rng = np.random.default_rng(len(name))
+    x = rng.uniform(0.1, 1.0, pre_g)
+    psp, operation = PSPS.get(name), OPERATIONS.get(name)
+    if method == "pooling":
+        proj = Pooling(pre, post, "exc", operation=operation or "max")
+        proj.connect_pooling(extent=shape)
+        expected = reference.pooling(x, post_g, extent=shape, operation=operation or "max")
+        extra = []
+    else:
+        proj = Convolution(pre, post, "exc", psp=psp or "w * pre.r",
+                           operation=operation or "sum")
+        w = rng.uniform(-1, 1, shape)
+        getattr(proj, method)(w, **options)
+        expected = reference.convolution(x, w, post_g, bank=method == "connect_filters",
+                                         psp=psp or "w * pre.r", operation=operation or "sum",
+                                         **options)
+        extra = [w] + ([options["subsampling"]] if "subsampling" in options else [])
+    spec = proj.spec(net.dtype)
+
+    def compute(knobs):
+        fn = kernels.compile_kernel(spec, knobs)
+        dtypes = [d for _, d in kernels.signature(spec)]
+        args = [build.aligned_copy(a, d) for a, d in zip([x, *extra], dtypes, strict=False)]
+        out = build.aligned_empty(post_g, net.dtype)
+        fn(*args, out)
+        return out
+
+    return spec, compute, expected
+
+
+@pytest.mark.parametrize("precision", ["double", "float"])
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_sampled_knobs_never_change_results(name, precision):
+    spec, compute, expected = family(name, precision)
+    space = schedules.candidates(spec)
+    assert schedules.default_knobs(spec) in space
+    rng = np.random.default_rng(7)
+    picks = [schedules.default_knobs(spec)] + [space[i] for i in rng.choice(
+        len(space), size=min(5, len(space)), replace=False)]
+    for knobs in picks:
+        assert_close(compute(knobs), expected, spec.dtype)
+
+
+def test_neuron_template_knobs():
+    spec = NeuronSpec(size=4096, inputs=("g",), targets=("exc",), target_counts=(2,),
+                      outputs=("r", "u"), exprs=(
+                          ("bin", "*", ("var", "g"), ("sum", "exc")),
+                          ("call", "tanh", (("sum", "exc"),))), dtype="float64")
+    rng = np.random.default_rng(0)
+    g, a, b = (build.aligned_copy(rng.random(4096), "float64") for _ in range(3))
+    for knobs in schedules.candidates(spec):
+        r, u = build.aligned_empty(4096, "float64"), build.aligned_empty(4096, "float64")
+        kernels.compile_kernel(spec, knobs)(g, a, b, r, u)
+        assert_close(r, g * (a + b))
+        assert_close(u, np.tanh(a + b))
+
+
+@pytest.fixture
+def spec():
+    return family("conv-stride-2")[0]
+
+
+def test_record_round_trip_and_compile_uses_it(spec, tmp_path, monkeypatch):
+    monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
+    knobs = dict(schedules.default_knobs(spec), unroll=False, parallel=False)
+    path = cache.save(spec, knobs, 0.5, 1.0, [{"knobs": knobs, "ms": 0.5, "error": None}])
+    assert path.parent == tmp_path / "records"
+    record = cache.lookup(spec)
+    assert record["knobs"] == knobs and record["best_ms"] == 0.5
+    assert kernels.choose_knobs(spec) == (knobs, True)
+    assert kernels.choose_knobs(spec, tuned=False) == (schedules.default_knobs(spec), False)
+    # a slower concurrent result merges its trials but keeps the faster schedule
+    other = dict(knobs, unroll=True)
+    cache.save(spec, other, 0.9, 1.0, [{"knobs": other, "ms": 0.9, "error": None}])
+    merged = cache.lookup(spec)
+    assert merged["knobs"] == knobs and len(merged["trials"]) == 2
+
+
+def test_key_changes_with_every_part(spec, monkeypatch):
+    import dataclasses
+
+    base = cache.digest(cache.key(spec))
+    changed = [dataclasses.replace(spec, pre=(34, 32)), dataclasses.replace(spec, post=(8, 16)),
+               dataclasses.replace(spec, window=(3, 5)), dataclasses.replace(spec, operation="max"),
+               dataclasses.replace(spec, psp=("var", "w")), dataclasses.replace(spec, padding=1.0),
+               dataclasses.replace(spec, dtype="float32"),
+               dataclasses.replace(spec, axes=(spec.axes[0], dataclasses.replace(spec.axes[1],
+                                                                                  stride=1)))]
+    digests = {cache.digest(cache.key(s)) for s in changed}
+    assert base not in digests and len(digests) == len(changed)
+    assert cache.digest(cache.key(spec, threads=7)) != base
+    for part, value in [("target", "llvm -mcpu=other"), ("tvm", "0.0"), ("tvm_ffi", "0.0"),
+                        ("template", -1)]:
+        static = dict(cache._environment_static(), **{part: value})
+        monkeypatch.setattr(cache, "_environment_static", lambda static=static: static)
+        assert cache.digest(cache.key(spec)) != base
+        monkeypatch.undo()
+
+
+def test_corrupt_and_foreign_records_are_skipped(spec, tmp_path, monkeypatch):
+    monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
+    knobs = schedules.default_knobs(spec)
+    path = cache.save(spec, knobs, 0.5, 1.0, [])
+    path.write_text("{ not json")
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert cache.lookup(spec) is None
+    foreign = json.loads(json.dumps({"format": cache.FORMAT, "key": {"spec": "other"},
+                                     "knobs": knobs, "best_ms": 0.1}))
+    path.write_text(json.dumps(foreign))
+    with pytest.warns(UserWarning, match="another spec"):
+        assert cache.lookup(spec) is None
+    stale = dict(foreign, key=cache.key(spec), knobs=dict(knobs, vector_width=3))
+    path.write_text(json.dumps(stale))
+    with pytest.warns(UserWarning, match="not valid"):
+        assert cache.lookup(spec) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert kernels.choose_knobs(spec) == (knobs, False)  # and compile falls back
+
+
+def test_compiled_kernels_come_back_from_disk(spec, tmp_path, monkeypatch):
+    monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
+    monkeypatch.setattr(kernels, "_loaded", {})
+    knobs = schedules.default_knobs(spec)
+    kernels.compile_kernel(spec, knobs)
+    assert cache.library_path(spec, knobs).exists()
+    monkeypatch.setattr(kernels, "_loaded", {})
+
+    def no_build(mod):
+        raise AssertionError("the kernel was rebuilt")
+
+    monkeypatch.setattr(build, "compile_module", no_build)
+    assert kernels.compile_kernel(spec, knobs) is not None
+    other = dict(knobs, unroll=not knobs["unroll"])  # never loaded by this process
+    cache.write_atomic(cache.library_path(spec, other), b"truncated")
+    with pytest.warns(UserWarning, match="unloadable"), pytest.raises(AssertionError):
+        kernels.compile_kernel(spec, other)
+
+
+FAKE_WORKERS = {
+    "crash": "import os; os.abort()",
+    "hang": "import time; time.sleep(60)",
+    "garbage-exit": "import sys; sys.stdin.readline(); sys.exit(3)",
+}
+
+
+@pytest.mark.parametrize("behaviour", list(FAKE_WORKERS))
+def test_a_candidate_that_kills_or_hangs_the_worker_scores_inf(spec, behaviour):
+    worker = tuner.Worker(command=[sys.executable, "-c", FAKE_WORKERS[behaviour]])
+    outcome = worker.measure(spec, schedules.default_knobs(spec), timeout=3)
+    worker.close()
+    assert math.isinf(outcome["ms"])
+    assert ("timed out" if behaviour == "hang" else "worker died") in outcome["error"]
+
+
+def test_a_failing_candidate_is_recorded_and_tuning_goes_on(spec, tmp_path, monkeypatch):
+    monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
+    worker = tuner.Worker(threads=1)
+    bad = {"vector_axis": 1}  # the other knobs are missing
+    failed = worker.measure(spec, bad)
+    good = worker.measure(spec, schedules.default_knobs(spec))
+    worker.close()
+    assert math.isinf(failed["ms"]) and failed["error"]
+    assert math.isfinite(good["ms"]) and good["error"] is None
+
+
+def test_two_trial_smoke_tune(spec, tmp_path, monkeypatch):
+    monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
+    result = tuner.tune_spec(spec, trials=2, seconds=60, threads=1, progress=False)
+    assert len(result.trials) == 2 and result.best_ms <= result.default_ms
+    assert all(math.isfinite(t["ms"]) for t in result.trials)
+    assert cache.lookup(spec, threads=1)["knobs"] == result.knobs
+
+
+def test_tecomp_tune_runs_a_script_up_to_compile(tmp_path):
+    script = tmp_path / "model.py"
+    script.write_text(textwrap.dedent("""
+        import numpy as np
+        import tecomp as ann
+        from tecomp.extensions.convolution import *
+        pre = ann.Population((32, 32), ann.Neuron(parameters="r = 0.0"))
+        post = ann.Population((32, 32), ann.Neuron(equations="r = sum(exc)"))
+        Convolution(pre, post, "exc").connect_filter(np.ones((3, 3)))
+        ann.compile()
+        raise SystemExit("the script went past compile()")
+    """))
+    env = {**__import__("os").environ, "TECOMP_CACHE": str(tmp_path / "cache"),
+           "TVM_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "tecomp.tuner", str(script), "--trials", "2"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "speed-up" in run.stdout and "(32, 32)->(32, 32)" in run.stdout
+    listed = subprocess.run([sys.executable, "-m", "tecomp.tuner", "--list"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert listed.stdout.count("threads=1") == 2  # the convolution and the update
