@@ -249,4 +249,8 @@ class _Track:
 def _as_list(variables) -> list:
     if variables is None:
         return []
-    return [variables] if isinstance(variables, str) else list(variables)
+    if isinstance(variables, str):
+        return [variables]
+    if not isinstance(variables, list | tuple):
+        raise InvalidTypeError(f"Monitor: variable names must be strings, got {variables!r}")
+    return list(variables)
