@@ -51,7 +51,8 @@ def parse(source: str, line: str | None = None, offset: int = 0,
         node = ast.parse(source.strip(), mode="eval").body
     except SyntaxError as err:
         column = offset + (err.offset or 1) - 1 + (len(source) - len(source.lstrip()))
-        raise EquationError(f"cannot parse the expression: {err.msg}", line, column) from None
+        raise EquationError(f"cannot parse the expression ({err.msg}); expected numbers, "
+                            "names, + - * / ** and calls such as exp(x)", line, column) from None
     shift = offset + len(source) - len(source.lstrip())
     return _Converter(line, shift, known, FUNCTIONS if functions is None else functions)(node)
 

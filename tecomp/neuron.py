@@ -79,7 +79,7 @@ class Neuron:
     (('bin', '/', ('bin', '-', ('sum', 'exc'), ('var', 'r')), ('var', 'tau')), ['tau'])
     """
 
-    def __init__(self, parameters: str | dict = "", equations: str = "",
+    def __init__(self, parameters: str | dict = "", equations: str | list = "",
                  functions: str | None = None, name: str | None = None,
                  description: str | None = None):
         self.name = name or "Neuron"
@@ -265,7 +265,9 @@ class _Line:
     ode: bool
 
 
-def _parse_equations(equations: str, parameters: dict, functions: dict) -> tuple[Equation, ...]:
+def _parse_equations(equations, parameters: dict, functions: dict) -> tuple[Equation, ...]:
+    if isinstance(equations, list | tuple) and all(isinstance(e, str) for e in equations):
+        equations = "\n".join(equations)  # ANNarchy 5 also takes a list of lines
     if not isinstance(equations, str):
         raise InvalidTypeError(f"Neuron: equations must be a string, "
                                f"got {type(equations).__name__}")

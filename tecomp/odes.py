@@ -16,6 +16,8 @@ Methods, for `tau * dx/dt + x = A` or any linear arrangement giving `dx/dt = f`:
 ('bin', '/', ('bin', '-', ('sum', 'exc'), ('var', 'r')), ('var', 'tau'))
 """
 
+import itertools
+
 from .expr import ONE, ZERO, Expr, add, contains, div, fold, linear, mul, neg, sub, substitute
 
 METHODS = ("explicit", "exponential", "midpoint")
@@ -49,15 +51,12 @@ def program(equations, dt: float) -> tuple[tuple[tuple[str, Expr], ...], dict[st
     (("let", name) leaves refer to them), and the new value of every variable. Leaves
     ("var", name) are values at the start of the step; `dt` is folded in as a number."""
     builder = _Builder(dt)
-    block: list = []
-    for eq in (*equations, None):
-        if block and (eq is None or not eq.ode):
-            builder.ode_block(block)
-            block = []
-        if eq is not None and eq.ode:
-            block.append(eq)
-        elif eq is not None:
-            builder.assign(eq)
+    for ode, group in itertools.groupby(equations, key=lambda eq: eq.ode):
+        if ode:
+            builder.ode_block(list(group))
+        else:
+            for eq in group:
+                builder.assign(eq)
     return tuple(builder.lets), builder.env
 
 

@@ -175,3 +175,18 @@ def test_control_before_compile_and_unknown_get():
     net.compile()
     with pytest.raises(ann.InvalidValueError, match="'u' is not recorded"):
         m.get("u")
+
+
+def test_global_functions_and_the_default_network():
+    inp = ann.Population(5, ann.Neuron(parameters="r = 0.0"))
+    pop = ann.Population(5, ann.Neuron(equations="dr/dt = sum(exc)"))
+    Convolution(inp, pop, "exc").connect_filter(np.array([1.0]))
+    m = ann.Monitor(pop, "r", period=2.0)
+    ann.compile()
+    inp.r = np.arange(5.0)
+    ann.simulate(6.0)  # records after steps 0, 2, 4
+    assert_close(m.get("r"), [k * np.arange(5.0) for k in (1, 3, 5)])
+    ann.reset()
+    inp.r = np.ones(5)
+    ann.simulate(2.0)
+    assert_close(m.get("r"), [np.ones(5)])
