@@ -82,7 +82,8 @@ def lookup(spec: WindowSpec | NeuronSpec, threads: int | None = None) -> dict | 
         if record.get("key") != wanted:
             warnings.warn(f"tecomp: ignoring {path}: it was tuned for another spec or "
                           "environment", stacklevel=2)
-        elif json.dumps(record.get("knobs"), sort_keys=True) not in valid:
+        elif json.dumps(record.get("knobs"), sort_keys=True) not in valid and \
+                not isinstance(record["knobs"].get("trace"), str):
             warnings.warn(f"tecomp: ignoring {path}: its knobs are not valid for this "
                           "template version", stacklevel=2)
         elif best is None or record["best_ms"] < best["best_ms"]:

@@ -39,7 +39,13 @@ def prim_func(spec: WindowSpec | NeuronSpec, knobs: dict | None = None) -> tvm.I
 
 
 def scheduled(spec: WindowSpec | NeuronSpec, knobs: dict | None = None) -> tvm.IRModule:
+    """The kernel of a spec under template knobs (default: the template's defaults) or
+    under a MetaSchedule trace (`{"trace": ...}`)."""
     knobs = schedules.default_knobs(spec) if knobs is None else knobs
+    if "trace" in knobs:
+        from . import metaschedule  # imports MetaSchedule only for records that need it
+
+        return metaschedule.apply(spec, knobs)
     sch = s_tir.Schedule(prim_func(spec, knobs))
     schedules.schedule(sch, spec, knobs)
     return sch.mod

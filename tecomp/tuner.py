@@ -90,50 +90,82 @@ def _neighbours(knobs: dict, space: list[dict]) -> list[dict]:
 
 def tune_spec(spec: WindowSpec | NeuronSpec, trials: int = 64, seconds: float = 120.0,
               threads: int | None = None, worker: Worker | None = None, seed: int = 0,
-              progress: bool = True, save: bool = True, folder: Path | None = None) -> TuneResult:
-    """Search the knobs of one spec; the best is written to the cache when `save`."""
-    from tqdm import tqdm
+              progress: bool = True, save: bool = True, folder: Path | None = None,
+              metaschedule: int = 0) -> TuneResult:
+    """Search the knobs of one spec; the best is written to the cache when `save`.
 
+    With `metaschedule` > 0, MetaSchedule also searches with that many trials, its best
+    schedule is timed by the same worker, and the faster of the two is kept."""
     start = time.perf_counter()
-    rng = random.Random(seed)
-    space = schedules.candidates(spec)
-    default = schedules.default_knobs(spec)
     own_worker = worker is None
     worker = worker or Worker(threads)
-    tried: dict[str, dict] = {}
-    queue = [default] + rng.sample(space, min(len(space), max(0, trials // 2)))
-    bar = tqdm(total=min(trials, len(space)), desc=_label(spec), disable=not progress,
-               leave=False, unit="trial")
     try:
-        while len(tried) < min(trials, len(space)) and time.perf_counter() - start < seconds:
-            if not queue:  # exploit: mutate the best ones so far
-                best = sorted(tried.values(), key=lambda t: t["ms"])[:3]
-                queue = [k for t in best for k in _neighbours(t["knobs"], space)]
-                queue = [k for k in queue if _id(k) not in tried]
-                rng.shuffle(queue)
-                queue = queue or [k for k in rng.sample(space, min(len(space), 8))
-                                  if _id(k) not in tried]
-                if not queue:
-                    break
-            knobs = queue.pop(0)
-            if _id(knobs) in tried:
-                continue
-            outcome = worker.measure(spec, knobs)
-            tried[_id(knobs)] = {"knobs": knobs, **outcome}
-            bar.update(1)
-            bar.set_postfix(best_ms=min(t["ms"] for t in tried.values()))
+        log = _search(spec, trials, seconds, worker, random.Random(seed), progress)
+        if metaschedule and isinstance(spec, WindowSpec):
+            log.append(_metaschedule_trial(spec, metaschedule, worker, threads))
     finally:
-        bar.close()
         if own_worker:
             worker.close()
-    log = list(tried.values())
     best = min(log, key=lambda t: t["ms"])
-    default_ms = tried[_id(default)]["ms"]
+    default_ms = log[0]["ms"]
     result = TuneResult(spec, default_ms, best["ms"], best["knobs"], log,
                         time.perf_counter() - start)
     if save and math.isfinite(best["ms"]):
         cache.save(spec, best["knobs"], best["ms"], default_ms, log, threads, folder)
     return result
+
+
+def _search(spec, trials: int, seconds: float, worker: Worker, rng: random.Random,
+            progress: bool) -> list[dict]:
+    """Template candidates, the defaults first: a random half, then mutations of the best."""
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    space = schedules.candidates(spec)
+    default = schedules.default_knobs(spec)
+    budget = max(1, min(trials, len(space)))
+    queue = [default] + rng.sample(space, min(len(space), trials // 2))
+    tried: dict[str, dict] = {}
+    with tqdm(total=budget, desc=_label(spec), disable=not progress, leave=False,
+              unit="trial") as bar:
+        while queue and len(tried) < budget and (not tried or
+                                                 time.perf_counter() - start < seconds):
+            knobs = queue.pop(0)
+            if _id(knobs) not in tried:
+                tried[_id(knobs)] = {"knobs": knobs, **worker.measure(spec, knobs),
+                                     "source": "template"}
+                bar.update(1)
+                bar.set_postfix(best_ms=min(t["ms"] for t in tried.values()))
+            if not queue:  # exploit: mutate the best settings so far
+                best = sorted(tried.values(), key=lambda t: t["ms"])[:3]
+                queue = [k for t in best for k in _neighbours(t["knobs"], space)
+                         if _id(k) not in tried]
+                rng.shuffle(queue)
+                queue = queue or [k for k in space if _id(k) not in tried][:8]
+    return list(tried.values())
+
+
+def _metaschedule_trial(spec, trials: int, worker: Worker, threads: int | None) -> dict:
+    from . import metaschedule
+
+    env = dict(os.environ, **({"TVM_NUM_THREADS": str(threads)} if threads else {}))
+    started = time.perf_counter()
+    saved = os.environ.copy()
+    os.environ.update(env)  # its runner processes inherit the thread count
+    try:
+        knobs = metaschedule.search(spec, trials)
+    except Exception as err:  # a failed search only loses the second opinion
+        return {"knobs": {}, "ms": math.inf, "error": f"MetaSchedule: {err}"[:500],
+                "build_s": None, "source": "metaschedule"}
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    search_s = time.perf_counter() - started
+    if knobs is None:
+        return {"knobs": {}, "ms": math.inf, "error": "MetaSchedule found no schedule",
+                "build_s": None, "source": "metaschedule", "search_s": search_s}
+    return {"knobs": knobs, **worker.measure(spec, knobs), "source": "metaschedule",
+            "search_s": search_s}
 
 
 def _id(knobs: dict) -> str:
@@ -264,14 +296,14 @@ def networks_of_script(path: str, argv: list[str]) -> list:
     return captured
 
 
-def _suite_networks(precisions: list[str]) -> list:
+def _suite_networks(precisions: list[str], names: list[str] | None) -> list:
     import numpy as np
 
     from . import suite
     from .network import Network
 
     nets = []
-    for case in suite.cases():
+    for case in suite.cases(names):
         for precision in precisions:
             net = Network(precision=precision)
             case.build(net, np.random.default_rng(0))
@@ -280,10 +312,13 @@ def _suite_networks(precisions: list[str]) -> list:
 
 
 def _print_results(results: list[TuneResult]) -> None:
-    print(f"{'kernel':<58} {'default ms':>10} {'tuned ms':>9} {'speed-up':>8}")
+    print(f"{'kernel':<58} {'default ms':>10} {'tuned ms':>9} {'speed-up':>8} {'trials':>6} "
+          f"{'s':>5}")
     for r in results:
+        source = next(t["source"] for t in r.trials if t["knobs"] == r.knobs)
         print(f"{_label(r.spec):<58} {r.default_ms:>10.4f} {r.best_ms:>9.4f} "
-              f"{r.speedup:>7.2f}x")
+              f"{r.speedup:>7.2f}x {len(r.trials):>6} {r.seconds:>5.0f}"
+              + ("  (MetaSchedule)" if source == "metaschedule" else ""))
 
 
 def _list_records(folder: Path | None) -> None:
@@ -305,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite", choices=["bench"], help="tune the benchmark cases B1-B6")
     parser.add_argument("--precision", action="append", choices=["double", "float"],
                         help="with --suite (default: both)")
+    parser.add_argument("--cases", help="with --suite: comma-separated case names (B1,B2)")
+    parser.add_argument("--metaschedule", type=int, default=0, metavar="TRIALS",
+                        help="also search with MetaSchedule (that many trials), keep the faster")
     parser.add_argument("--trials", type=int, default=64, help="candidates per kernel")
     parser.add_argument("--seconds", type=float, default=120.0, help="time budget per kernel")
     parser.add_argument("--threads", type=int, default=None,
@@ -325,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         _list_records(args.out)
         return 0
     if args.suite:
-        nets = _suite_networks(args.precision or ["double", "float"])
+        nets = _suite_networks(args.precision or ["double", "float"],
+                               args.cases.split(",") if args.cases else None)
         folder = args.out or cache.committed_dir()
     elif args.script:
         nets = networks_of_script(args.script, args.script_args)
@@ -339,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         for net in nets:
             for spec in network_specs(net):
                 results.append(tune_spec(spec, args.trials, args.seconds, threads, worker,
-                                         folder=folder))
+                                         folder=folder, metaschedule=args.metaschedule))
     finally:
         worker.close()
     _print_results(results)

@@ -239,3 +239,28 @@ def test_tecomp_tune_runs_a_script_up_to_compile(tmp_path):
     listed = subprocess.run([sys.executable, "-m", "tecomp.tuner", "--list"],
                             capture_output=True, text=True, env=env, timeout=120)
     assert listed.stdout.count("threads=1") == 2  # the convolution and the update
+
+
+def test_trace_records_schedule_like_their_source(spec):
+    """A record may hold a schedule trace (what MetaSchedule produces) instead of knobs."""
+    import tvm
+    from tvm import s_tir
+
+    sch = s_tir.Schedule(kernels.prim_func(spec))
+    schedules.schedule(sch, spec, dict(schedules.default_knobs(spec), block_axis=0, block=2))
+    knobs = {"trace": tvm.ir.save_json(sch.trace.as_json())}
+    _, compute, expected = family("conv-stride-2")
+    assert_close(compute(knobs), expected)
+
+
+@pytest.mark.slow
+def test_metaschedule_second_opinion(tmp_path, monkeypatch):
+    pytest.importorskip("psutil")
+    pytest.importorskip("cloudpickle")
+    monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
+    spec, compute, expected = family("conv-stride-2")
+    result = tuner.tune_spec(spec, trials=4, seconds=60, threads=1, progress=False,
+                             metaschedule=8)
+    ms_trial = [t for t in result.trials if t["source"] == "metaschedule"]
+    assert len(ms_trial) == 1 and math.isfinite(ms_trial[0]["ms"]), ms_trial
+    assert_close(compute(ms_trial[0]["knobs"]), expected)
