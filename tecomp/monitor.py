@@ -148,9 +148,10 @@ class Monitor:
                 continue
             match = _SUM.fullmatch(var)
             if match:
-                self._sources[var] = ("sum", engine.summed_input(self.object, match.group(1)))
+                self._sources[var] = ("sum", engine.summed_input(self.object, match.group(1)),
+                                      track)
             else:
-                self._sources[var] = ("var", engine.state[self.object][var])
+                self._sources[var] = ("var", engine.state[self.object][var], track)
             track.dtype = engine.dtype
 
     def _record(self, step: int) -> None:
@@ -161,8 +162,8 @@ class Monitor:
         if (step - self._offset) % period != offset:
             return
         parity = (step + 1) % 2
-        for var, (kind, source) in self._sources.items():
-            row = self._tracks[var].row()
+        for kind, source, track in self._sources.values():
+            row = track.row()
             if kind == "var":
                 np.copyto(row, source[parity])
             elif not source:
