@@ -94,7 +94,11 @@ class Engine:
         self.uses_clock = any(s is not None and "t" in s.scalars for s in self.updates.values())
         self.weight_buffers = {proj: aligned_copy(proj._weights, dtype)
                                for proj in net.projections if getattr(proj, "_weights", None)
-                               is not None}
+                               is not None and getattr(proj, "source", None) is None}
+        for proj in net.projections:  # a Copy reads the very weights of its source
+            source = getattr(proj, "source", None)
+            if source in self.weight_buffers:
+                self.weight_buffers[proj] = self.weight_buffers[source]
         self.tables = {proj: aligned_copy(proj._centres, "int32") for proj in net.projections
                        if getattr(proj, "_centres", None) is not None}
         # rings[(pop, name)] = past values, slot n % len holds the value at the start of step n

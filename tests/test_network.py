@@ -205,3 +205,40 @@ def test_user_arrays_are_copied_and_may_be_misaligned(rng):
         x_copy = np.array(x)
         x_copy[...] = 0  # changing the user's array later does not touch the network
         assert_close(post.r, reference.convolution(np.asarray(x), weights, (33, 17)))
+
+
+def test_copy_shares_the_pattern_and_the_weights(rng):
+    from tecomp.extensions.convolution import Copy
+
+    a, b = source((20, 20)), source((20, 20))
+    c, d, e = layer((10, 10)), layer((10, 10)), layer((10, 10))
+    proj = Convolution(a, c, "exc")
+    proj.connect_filter(EDGE, padding="border")
+    copy = Copy(b, d, "exc").connect_copy(proj)
+    copy_max = Copy(b, e, "exc", operation="max").connect_copy(proj)
+    ann.compile()
+    xa, xb = rng.random((20, 20)), rng.random((20, 20))
+    a.r, b.r = xa, xb
+    ann.step()
+    assert_close(d.r, reference.convolution(xb, EDGE, (10, 10), padding="border"))
+    assert_close(e.r, reference.convolution(xb, EDGE, (10, 10), padding="border",
+                                            operation="max"))
+    proj.weights = BOX
+    ann.step()
+    np.testing.assert_array_equal(copy.weights, BOX)
+    assert_close(c.r, reference.convolution(xa, BOX, (10, 10), padding="border"))
+    assert_close(d.r, reference.convolution(xb, BOX, (10, 10), padding="border"))
+    assert_close(e.r, reference.convolution(xb, BOX, (10, 10), padding="border",
+                                            operation="max"))
+
+
+def test_copy_needs_the_same_geometries():
+    from tecomp.extensions.convolution import Copy
+
+    a, c = source((20, 20)), layer((10, 10))
+    proj = Convolution(a, c, "exc").connect_filter(EDGE)
+    wrong = Copy(c, layer((10, 10)), "exc")
+    with pytest.raises(ann.InvalidValueError, match=r"pre geometry \(10, 10\) differs.*\(20, 20\)"):
+        wrong.connect_copy(proj)
+    with pytest.raises(ann.InvalidTypeError, match="connected Convolution or Pooling"):
+        wrong.connect_copy("proj")

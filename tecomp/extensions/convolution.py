@@ -17,7 +17,7 @@ from ..expr import names, parse
 from ..population import Population
 from ..specs import OPERATIONS, AxisMap, WindowSpec
 
-__all__ = ["Convolution", "Pooling"]
+__all__ = ["Convolution", "Copy", "Pooling"]
 
 
 class _Window:
@@ -240,6 +240,71 @@ class Pooling(_Window):
         return self
 
     pooling = connect_pooling
+
+
+class Copy(_Window):
+    """The pattern and the weights of an existing Convolution or Pooling, applied between
+    two other populations of the same geometries; the weights stay shared with the source
+    (replacing the source's weights changes both).
+
+    >>> import numpy as np, tecomp as ann
+    >>> ann.clear()
+    >>> a, b = (ann.Population((8, 8), ann.Neuron(parameters="r = 0.0")) for _ in "ab")
+    >>> c, d = (ann.Population((4, 4), ann.Neuron(equations="r = sum(exc)")) for _ in "cd")
+    >>> proj = Convolution(a, c, "exc").connect_filter(np.ones((3, 3)))
+    >>> Copy(b, d, "exc").connect_copy(proj).weights.shape
+    (3, 3)
+    """
+
+    psp_names = {"w"}
+    _connect_hint = "connect_copy()"
+
+    def __init__(self, pre: Population, post: Population, target: str, psp: str | None = None,
+                 operation: str | None = None, name: str | None = None):
+        super().__init__(pre, post, target, psp or "w * pre.r", operation or "sum", name)
+        self._own = (psp is not None, operation is not None)
+        self.source: Convolution | Pooling | None = None
+
+    def connect_copy(self, projection: "Convolution | Pooling") -> "Copy":
+        self._check_open()
+        if not isinstance(projection, Convolution | Pooling) or not projection.connected:
+            raise InvalidTypeError(f"Copy.connect_copy: expected a connected Convolution or "
+                                   f"Pooling, got {projection!r}")
+        for role in ("pre", "post"):
+            mine, theirs = getattr(self, role).geometry, getattr(projection, role).geometry
+            if mine != theirs:
+                raise InvalidValueError(f"Copy.connect_copy: {role} geometry {mine} differs from "
+                                        f"the copied projection's {theirs}")
+        spec = projection.spec()
+        psp = self._psp_tree if self._own[0] else spec.psp
+        if spec.weights is None and names(psp, "var"):
+            raise EquationError("Copy.connect_copy: the copied Pooling has no weights, so the "
+                                "psp cannot use w", self.psp)
+        unknown = names(psp, "pre") - set(self.pre.attributes)
+        if unknown:
+            raise InvalidValueError(f"Copy.connect_copy: the psp reads pre.{sorted(unknown)[0]}, "
+                                    f"which pre {self.pre.name} lacks")
+        self._spec = dataclasses.replace(spec, psp=psp, operation=self.operation if
+                                         self._own[1] else spec.operation)
+        self.source, self.delays = projection, projection.delays
+        self.psp = self.psp if self._own[0] else projection.psp
+        self.operation = self._spec.operation
+        return self
+
+    @property
+    def _weights(self):
+        return None if self.source is None else getattr(self.source, "_weights", None)
+
+    @property
+    def _centres(self):
+        return None if self.source is None else getattr(self.source, "_centres", None)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The source's weights (shared)."""
+        if self.source is None or self._weights is None:
+            raise InvalidValueError(f"{self!r} has no weights; it copies {self.source!r}")
+        return self.source.weights
 
 
 def _check_weights(weights, bank: bool, method: str) -> np.ndarray:
