@@ -1,0 +1,154 @@
+"""Numbers derived from the benchmark's timings, and its markdown tables.
+
+`derive` adds to a case record: median and spread per implementation, GFLOP/s (2 flop per
+tap) and GB/s (pre read once + post written once), the ratio of every peer's median to
+tecomp's (above 1: tecomp is faster) and tecomp's share of the machine limit its case is
+judged against (sgemm for compute-bound cases, copy for memory-bound ones).
+"""
+
+import numpy as np
+
+PEERS = ("tecomp-tuned", "numpy", "scipy", "torch", "annarchy")
+LABELS = {"tecomp-tuned": "tuned", "numpy": "NumPy ref", "scipy": "scipy.ndimage",
+          "torch": "PyTorch", "annarchy": "ANNarchy"}
+MEMORY_NOTE = ("peak RSS = VmHWM (/proc/self/status) of a fresh process that imports tecomp "
+               "and TVM, builds, compiles and steps the case once; ANNarchy: of its own "
+               "process after the timed steps")
+
+
+def stats(samples_ms: list[float]) -> dict:
+    q1, median, q3 = np.percentile(samples_ms, [25, 50, 75])
+    return {"median_ms": float(median), "q1_ms": float(q1), "q3_ms": float(q3),
+            "iqr_ms": float(q3 - q1), "min_ms": float(min(samples_ms)), "n": len(samples_ms)}
+
+
+def derive(record: dict, limits: dict) -> None:
+    samples = record.get("samples_ms") or {}
+    record["stats"] = {name: stats(s) for name, s in samples.items() if s}
+    for s in record["stats"].values():
+        seconds = s["median_ms"] / 1e3
+        if record.get("flops"):
+            s["gflops"] = record["flops"] / seconds / 1e9
+        if record.get("bytes"):
+            s["gbs"] = record["bytes"] / seconds / 1e9
+    base = record["stats"].get("tecomp")
+    if base is None:
+        return
+    record["ratios"] = {name: s["median_ms"] / base["median_ms"]
+                        for name, s in record["stats"].items() if name != "tecomp"}
+    if record.get("bound") == "compute" and "gflops" in base:
+        limit = limits["sgemm_gflops"][record["precision"]]
+        record["limit"] = {"name": "sgemm", "limit": limit, "fraction": base["gflops"] / limit}
+    elif record.get("bound") == "memory" and "gbs" in base:
+        limit = limits["copy_gbs"]
+        record["limit"] = {"name": "copy", "limit": limit, "fraction": base["gbs"] / limit}
+
+
+def _ms(value: float) -> str:
+    return f"{value:.3g}" if value < 100 else f"{value:.0f}"
+
+
+def _throughput(record: dict, s: dict) -> str:
+    if record.get("case", "").startswith("E"):
+        return ""
+    if "Pooling" in record.get("title", "") or "pooling" in record.get("title", ""):
+        return f"{s.get('gbs', 0):.1f} GB/s"
+    return f"{s.get('gflops', 0):.1f} GFLOP/s"
+
+
+def summary(record: dict) -> str:
+    """One line for the console."""
+    if record.get("error") or record.get("error_skip"):
+        return record.get("error") or record["error_skip"]
+    parts = []
+    for name, s in record["stats"].items():
+        ratio = record.get("ratios", {}).get(name)
+        parts.append(f"{name} {_ms(s['median_ms'])} ms" + (f" (x{ratio:.2g})" if ratio else ""))
+    skipped = ", ".join(record.get("skipped", {}))
+    return "; ".join(parts) + (f"; skipped: {skipped}" if skipped else "")
+
+
+def markdown(results: dict) -> str:
+    m, v = results["machine"], results["versions"]
+    lines = [
+        f"# tecomp benchmark ({'quick' if results['quick'] else 'full'} run)", "",
+        f"- date: {results['date']}; command: `{results['command']}`",
+        f"- machine: {m['cpu']}, {m['cores']} cores ({' '.join(m['simd'])}), "
+        f"{m['memory_gib']} GiB; {m['os']}, Python {m['python']}",
+        "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
+        f"- a step = `net.step()` (projection + neuron update); median of up to "
+        f"{results['repeats']} interleaved rounds, [IQR]; slow peers stop after their time "
+        "budget (n in the JSON); ×N = peer median / tecomp median (N > 1: tecomp faster)",
+        "- throughput: 2 flop per tap (convolutions); bytes = pre read + post written "
+        "(pooling); limit: share of sgemm GFLOP/s (compute-bound) or copy GB/s "
+        "(memory-bound, read + write) measured by the same worker",
+    ]
+    for w in results["workers"]:
+        lim = w["limits"]
+        lines.append(f"- {w['threads']} thread(s): sgemm {lim['sgemm_n']}² float32 "
+                     f"{lim['sgemm_gflops']['float32']} / float64 "
+                     f"{lim['sgemm_gflops']['float64']} GFLOP/s; copy of {lim['copy_mb']} MB "
+                     f"{lim['copy_gbs']} GB/s")
+    header = ["case", "precision", "threads", "tecomp ms [IQR]", "throughput", "of limit",
+              "kernel ms", *(LABELS[p] + " ms (×)" for p in PEERS)]
+    lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    notes: dict[str, list[str]] = {}
+    records = [r for w in results["workers"] for r in w["records"]]
+    for r in records:
+        lines.append("| " + " | ".join(_row(r, notes)) + " |")
+    lines += ["", "Compile time (default schedules; tecomp: a fresh process each, cold = empty "
+              "kernel cache, cached = the second one; ANNarchy: its compile() in a fresh "
+              "folder) and peak memory (after import: before compiling):", "",
+              "| case | precision | threads | tecomp cold s | tecomp cached s | "
+              "ANNarchy compile s | tecomp peak RSS MB (after import) | "
+              "ANNarchy peak RSS MB |", "|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        if r.get("compile"):
+            lines.append("| " + " | ".join(_compile_row(r)) + " |")
+    lines += ["", f"Memory: {results['memory_note']}."]
+    if notes:
+        lines += ["", "Not timed:"]
+        lines += [f"- {reason}: {', '.join(where)}" for reason, where in notes.items()]
+    lines.append(f"\nTotal run time: {results['seconds']:.0f} s.")
+    return "\n".join(lines) + "\n"
+
+
+def _row(r: dict, notes: dict) -> list[str]:
+    cells = [r["case"] + (f" {r['title']}" if r.get("title") else ""), r["precision"],
+             str(r["threads"])]
+    where = f"{r['case']} {r['precision']} {r['threads']}t"
+    problem = r.get("error") or r.get("error_skip")
+    if problem:
+        notes.setdefault(problem, []).append(where)
+        return cells + ["—"] * (4 + len(PEERS))
+    base = r["stats"]["tecomp"]
+    limit = r.get("limit")
+    kernel = r.get("info", {}).get("tecomp", {}).get("kernel_ms")
+    cells += [f"{_ms(base['median_ms'])} [{_ms(base['iqr_ms'])}]", _throughput(r, base),
+              f"{100 * limit['fraction']:.0f}% {limit['name']}" if limit else "",
+              _ms(kernel) if kernel else ""]
+    for peer in PEERS:
+        s = r["stats"].get(peer)
+        if s is None:
+            reason = r.get("skipped", {}).get(peer, "not run")
+            notes.setdefault(f"{LABELS[peer]}: {reason}", []).append(where)
+            cells.append("—")
+        else:
+            cells.append(f"{_ms(s['median_ms'])} (×{r['ratios'][peer]:.2g})")
+    return cells
+
+
+def _compile_row(r: dict) -> list[str]:
+    compile_ = r.get("compile", {})
+    info = r.get("info", {})
+
+    def number(value, fmt="{:.2f}"):
+        return fmt.format(value) if isinstance(value, int | float) else "—"
+
+    return [r["case"], r["precision"], str(r["threads"]),
+            number(compile_.get("cold", {}).get("compile_s")),
+            number(compile_.get("cached", {}).get("compile_s")),
+            number(info.get("annarchy", {}).get("compile_s"), "{:.1f}"),
+            number(compile_.get("cold", {}).get("peak_rss_mb"), "{:.0f}") +
+            number(compile_.get("cold", {}).get("rss_before_mb"), " ({:.0f})"),
+            number(info.get("annarchy", {}).get("peak_rss_mb"), "{:.0f}")]

@@ -1,0 +1,349 @@
+"""What the benchmark times: tecomp and its peers, each as a `Runner` on one case's data.
+
+A runner makes one step (tecomp, ANNarchy) or one call (NumPy reference, scipy.ndimage,
+PyTorch) and gives its output shaped like the post population. A peer that is not
+installed, or has no such operation, raises `Skip` with the reason. ANNarchy runs in a
+child process (`python -m tecomp.peers annarchy`) that rebuilds the tecomp network with
+ANNarchy's API, compiles its C++ in a folder of its own and then times one run per request,
+so its steps interleave with the others.
+"""
+
+import contextlib
+import inspect
+import json
+import os
+import resource
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .suite import Case
+
+ANNARCHY_VERSION = "5.0.4.1"
+ANNARCHY_COMPILE_TIMEOUT = 900.0  # seconds; its first compile builds the whole C++ core
+
+
+class Skip(Exception):
+    """This peer cannot run this case; the message says why."""
+
+
+class Runner:
+    """`run()` makes one step or call; `output()` is the post rates it produced."""
+
+    def __init__(self, name: str, run, output, **info):
+        self.name, self._run, self._output, self.info = name, run, output, info
+        self._last = None
+        self.net = None  # a tecomp runner's network
+
+    def timed(self) -> float:
+        start = time.perf_counter()
+        self._last = self._run()
+        return time.perf_counter() - start
+
+    def output(self) -> np.ndarray:
+        return np.asarray(self._output(self._last))
+
+    def close(self) -> None:
+        pass
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM of /proc/self/status. (getrusage's
+    ru_maxrss would do, but Linux carries it over from the parent across fork and exec.)"""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- tecomp and the NumPy reference ------------------------------------------------------------
+def compile_network(net, tuned: bool) -> bool:
+    """`net.compile(tuned=...)`; False when the engine has no tuned schedules yet."""
+    if "tuned" in inspect.signature(net.compile).parameters:
+        net.compile(tuned=tuned)
+        return True
+    net.compile()
+    return False
+
+
+def tecomp(case: Case, x: np.ndarray, w, tuned: bool) -> Runner:
+    from .network import Network
+
+    net = Network(precision="float" if x.dtype == np.float32 else "double")
+    pre, post, _ = case.build(net, weights=w)
+    start = time.perf_counter()
+    has_tuned = compile_network(net, tuned)
+    seconds = time.perf_counter() - start
+    pre.r = x
+    runner = Runner("tecomp-tuned" if tuned else "tecomp", net.step, lambda _: post.r,
+                    compile_s=seconds, tuned_api=has_tuned)
+    runner.net, runner.pre, runner.post = net, pre, post
+    return runner
+
+
+def numpy_reference(case: Case, x: np.ndarray, w) -> Runner:
+    return Runner("numpy", lambda: case.reference(x, w), lambda out: out)
+
+
+# -- scipy.ndimage -----------------------------------------------------------------------------
+def _psp_kind(case: Case) -> str:
+    psp = (case.psp or "w*pre.r").replace(" ", "")
+    return {"w*pre.r": "linear", "w*log(1+pre.r)": "log1p"}.get(psp, "other")
+
+
+def _strides(case: Case) -> tuple[list[int], list[int]]:
+    """Stride and first centre per spatial axis (BENCH cases need no subsampling)."""
+    spatial = case.post[:-1] if case.bank else case.post
+    strides = [p // q for p, q in zip(case.pre, spatial, strict=False)]
+    return strides, [(s - 1) // 2 for s in strides]
+
+
+def scipy_ndimage(case: Case, x: np.ndarray, w) -> Runner:
+    try:
+        from scipy import ndimage
+    except ImportError:
+        raise Skip("scipy is not installed (pip install '.[peers]')") from None
+    if case.kind == "Pooling":
+        extent = tuple(dict(case.options)["extent"])
+        filters = {"max": ndimage.maximum_filter, "min": ndimage.minimum_filter}
+        if case.operation not in filters or len(case.post) != len(case.pre):
+            raise Skip(f"scipy.ndimage has no {case.operation} pooling of this shape")
+        window = tuple(slice(0, e * n, e) for e, n in zip(extent, case.post, strict=True))
+        origin = [-(e // 2) for e in extent]  # window i..i+e-1 instead of centred
+        return Runner("scipy", lambda: filters[case.operation](x, size=extent, origin=origin),
+                      lambda out: out[window])
+    if case.operation != "sum" or _psp_kind(case) == "other":
+        raise Skip(f"scipy.ndimage has no filter for operation={case.operation!r} "
+                   f"with psp={case.psp!r}")
+    if len(case.window) != len(case.pre) or len(case.pre) != len(case.post) - case.bank:
+        raise Skip("scipy.ndimage has no filter bank over channels (one correlate per "
+                   "filter and channel)")
+    if any(k % 2 == 0 for k in case.window):
+        raise Skip("even kernel sizes: scipy.ndimage centres them differently")
+    strides, offsets = _strides(case)
+    taken = tuple(slice(o, None, s) for o, s in zip(offsets, strides, strict=True))
+    filters = np.asarray(w, x.dtype).reshape(-1, *case.window)
+    log = _psp_kind(case) == "log1p"
+
+    def run():
+        source = np.log1p(x) if log else x
+        return [ndimage.correlate(source, f, mode="constant")[taken] for f in filters]
+
+    return Runner("scipy", run, lambda outs: np.stack(outs, -1) if case.bank else outs[0])
+
+
+# -- PyTorch (CPU, NCHW) -----------------------------------------------------------------------
+def pytorch(case: Case, x: np.ndarray, w, threads: int) -> Runner:
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        raise Skip("PyTorch is not installed (pip install '.[peers]')") from None
+    torch.set_num_threads(threads)
+    image = torch.from_numpy(np.ascontiguousarray(x.reshape(*x.shape[:2], -1).transpose(2, 0, 1)))
+    image = image[None]  # (1, C, H, W), laid out before timing
+    if case.kind == "Pooling":
+        extent = tuple(dict(case.options)["extent"])
+        if case.operation != "max" or len(case.pre) not in (2, 3) or \
+                len(case.post) != len(case.pre) or extent[2:] not in ((), (1,)):
+            raise Skip(f"no torch pooling for {case.operation} over extent {extent}")
+        return Runner("torch", lambda: F.max_pool2d(image, extent[:2]), _from_nchw(case))
+    if len(case.pre) == 3 and not (case.bank and len(case.window) == 3):
+        raise Skip("torch: only 2D maps or a bank spanning the channels")
+    if len(case.pre) not in (2, 3) or _psp_kind(case) == "other":
+        raise Skip(f"torch: no operation for psp={case.psp!r} on {len(case.pre)}D pre")
+    weights = np.asarray(w, x.dtype).reshape(-1, *case.window)  # (F, kh, kw[, C])
+    weights = torch.from_numpy(np.ascontiguousarray(
+        weights.transpose(0, 3, 1, 2) if weights.ndim == 4 else weights[:, None]))
+    strides, offsets = _strides(case)
+    pads = [(k - 1) // 2 - o for k, o in zip(case.window[:2], offsets, strict=False)]
+    if min(pads) < 0:
+        raise Skip("torch: stride larger than the kernel")
+    log = _psp_kind(case) == "log1p"
+    if case.operation == "sum":
+        def run():
+            return F.conv2d(torch.log1p(image) if log else image, weights, stride=strides[:2],
+                            padding=pads)
+    elif case.operation == "max" and not case.bank and not log and strides[:2] == [1, 1]:
+        flat = weights.reshape(-1, 1)
+
+        def run():  # unfold the windows, multiply by the weights, take the max over taps
+            columns = F.unfold(image, case.window, padding=pads)  # (1, taps, H*W)
+            return (columns * flat).amax(dim=1).reshape(1, 1, *case.post)
+    else:
+        raise Skip(f"torch: no {case.operation} convolution of this form")
+    return Runner("torch", run, _from_nchw(case))
+
+
+def _from_nchw(case: Case):
+    def convert(out):
+        hwc = out[0].permute(1, 2, 0).numpy()
+        return hwc[..., 0] if len(case.post) == 2 else hwc
+    return convert
+
+
+# -- ANNarchy (a child process per case, precision and thread count) ----------------------------
+class AnnarchyRunner(Runner):
+    def __init__(self, process: subprocess.Popen, out_path: Path, info: dict, log: Path):
+        super().__init__("annarchy", None, None, **info)
+        self.process, self.out_path, self.log = process, out_path, log
+
+    def timed(self) -> float:
+        return float(_ask(self.process, "step", 120.0, self.log)["seconds"])
+
+    def output(self) -> np.ndarray:
+        return np.load(self.out_path)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(Skip):
+                self.info["peak_rss_mb"] = _ask(self.process, "quit", 30.0, self.log)["rss_mb"]
+            self.process.wait(timeout=30)
+
+
+def describe(net) -> tuple[dict, dict[str, np.ndarray]]:
+    """A tecomp network as plain data for ANNarchy: populations (geometry, neuron source),
+    projections (kind, endpoints, psp, operation, connect method and its options), and
+    the weights by projection index."""
+    pops, projs, weights = [], [], {}
+    for pop in net.populations:
+        if any(not isinstance(v, float | int) for v in pop.neuron.parameters.values()):
+            raise Skip(f"ANNarchy translation: population {pop.name} has structured parameters")
+        pops.append({"name": pop.name, "geometry": list(pop.geometry),
+                     "parameters": "\n".join(f"{k} = {float(v)!r}"
+                                             for k, v in pop.neuron.parameters.items()),
+                     "equations": "\n".join(eq.source for eq in pop.neuron.equations)})
+    for i, proj in enumerate(net.projections):
+        spec = proj.spec()
+        item = {"kind": spec.kind, "pre": proj.pre.name, "post": proj.post.name,
+                "target": proj.target, "psp": proj.psp, "operation": proj.operation,
+                "delays": proj.delays}
+        if spec.kind == "Pooling":
+            item.update(method="connect_pooling", options={"extent": list(spec.window)})
+        elif spec.table:
+            raise Skip("ANNarchy translation: explicit subsampling is broken in ANNarchy")
+        else:
+            keep = any(m.mode == "keep" for m in spec.axes)
+            item.update(method="connect_filters" if spec.bank else "connect_filter",
+                        options={"padding": spec.padding, "keep_last_dimension": keep})
+            weights[f"w{i}"] = proj.weights
+        projs.append(item)
+    return {"dt": net.dt, "populations": pops, "projections": projs}, weights
+
+
+def annarchy(net, inputs: dict, output: str, steps: int, threads: int, folder: Path,
+             tag: str) -> Runner:
+    """ANNarchy running the same network as `net` (see `describe`): `inputs` sets the rates
+    of populations by name, each timed call simulates `steps` steps, `output()` is the
+    population named `output` afterwards. The C++ goes to `folder/annarchy-<tag>` (the same
+    tag reuses the build, e.g. for another thread count)."""
+    try:
+        import ANNarchy  # noqa: F401  (imported here only to know it is there)
+    except ImportError:
+        raise Skip(f"ANNarchy is not installed (pip install annarchy=={ANNARCHY_VERSION})") \
+            from None
+    network, weights = describe(net)
+    dtype = net.dtype
+    folder.mkdir(parents=True, exist_ok=True)
+    base = folder / f"{tag}-t{threads}"
+    paths = {"weights": f"{base}-weights.npz", "inputs": f"{base}-inputs.npz",
+             "out": f"{base}-out.npy"}
+    np.savez(paths["weights"], **weights)
+    np.savez(paths["inputs"], **inputs)
+    args = {"network": network, "dtype": dtype, "threads": threads, "steps": steps,
+            "output": output, "directory": str(folder / f"annarchy-{tag}"), **paths}
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads),
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    log = Path(f"{base}.log")
+    with open(log, "w") as err:
+        process = subprocess.Popen([sys.executable, "-m", "tecomp.peers", "annarchy"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                   text=True, cwd=folder, env=env)
+    process.stdin.write(json.dumps(args) + "\n")
+    process.stdin.flush()
+    ready = _read(process, ANNARCHY_COMPILE_TIMEOUT, log)
+    return AnnarchyRunner(process, Path(paths["out"]), {"compile_s": ready["compile_s"]}, log)
+
+
+def _ask(process: subprocess.Popen, command: str, timeout: float, log: Path) -> dict:
+    try:
+        process.stdin.write(command + "\n")
+        process.stdin.flush()
+    except BrokenPipeError:
+        raise Skip(f"ANNarchy process ended; see {log}") from None
+    return _read(process, timeout, log)
+
+
+def _read(process: subprocess.Popen, timeout: float, log: Path) -> dict:
+    """The next message of the child (a line of JSON after '@')."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        line = process.stdout.readline()
+        if not line:
+            tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+            raise Skip(f"ANNarchy failed (exit {process.wait()}): {' | '.join(tail)}; "
+                       f"full log: {log}")
+        if line.startswith("@"):
+            return json.loads(line[1:])
+    process.kill()
+    raise Skip(f"ANNarchy did not answer within {timeout:.0f} s; log: {log}")
+
+
+def _annarchy_child() -> None:
+    """Build the described network with ANNarchy, compile, run, then time runs on request."""
+    channel = os.fdopen(os.dup(1), "w")  # messages; everything else printed goes to stderr
+    os.dup2(2, 1)
+    args = json.loads(sys.stdin.readline())
+    import ANNarchy as ann
+    from ANNarchy.extensions.convolution import Convolution, Pooling
+
+    description = args["network"]
+    net = ann.Network(dt=description["dt"])
+    net.config(dtype=ann.float32 if args["dtype"] == "float32" else ann.float64,
+               num_threads=args["threads"])
+    pops = {p["name"]: net.create(tuple(p["geometry"]), ann.Neuron(
+        parameters=p["parameters"], equations=p["equations"])) for p in description["populations"]}
+    weights = np.load(args["weights"])
+    kinds = {"Convolution": Convolution, "Pooling": Pooling}
+    for i, p in enumerate(description["projections"]):
+        proj = net.connect(kinds[p["kind"]](pops[p["pre"]], pops[p["post"]], p["target"],
+                                            psp=p["psp"], operation=p["operation"]))
+        extra = [weights[f"w{i}"]] if p["kind"] == "Convolution" else []
+        getattr(proj, p["method"])(*extra, delays=p["delays"], **p["options"])
+    start = time.perf_counter()
+    net.compile(directory=args["directory"], silent=True)
+    compile_s = time.perf_counter() - start
+    for name, x in np.load(args["inputs"]).items():
+        pops[name].r = x
+    duration = args["steps"] * description["dt"]
+    net.simulate(duration)
+    np.save(args["out"], np.asarray(pops[args["output"]].r))
+
+    def say(message: dict) -> None:
+        channel.write("@" + json.dumps(message) + "\n")
+        channel.flush()
+
+    say({"compile_s": compile_s})
+    for line in sys.stdin:
+        if line.strip() == "step":
+            start = time.perf_counter()
+            net.simulate(duration)
+            say({"seconds": time.perf_counter() - start})
+        elif line.strip() == "quit":
+            break
+    say({"rss_mb": peak_rss_mb()})
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["annarchy"]:
+        _annarchy_child()
