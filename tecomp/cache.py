@@ -152,9 +152,18 @@ def records(folder: Path | None = None) -> list[tuple[Path, dict]]:
     return found
 
 
+@functools.cache
+def code_digest() -> str:
+    """A hash of the modules that turn a spec and knobs into code: a compiled kernel is
+    stale as soon as any of them changes."""
+    here = Path(__file__).parent
+    return digest([(here / f"{name}.py").read_text()
+                   for name in ("lowering", "schedules", "build", "metaschedule")])
+
+
 def library_path(spec: WindowSpec | NeuronSpec, knobs: dict) -> Path:
     """Where the compiled kernel of a spec with these knobs is kept."""
-    return user_dir() / "kernels" / f"{digest([key(spec), knobs])}.so"
+    return user_dir() / "kernels" / f"{digest([key(spec), knobs, code_digest()])}.so"
 
 
 def load_library(path: Path):

@@ -75,11 +75,13 @@ def _power(base, exponent_tree: Expr, exponent):
 def _reducer(operation: str, dtype: str):
     if operation in ("sum", "mean"):
         return te.sum
-    # max/min start from -inf/+inf (te.max/te.min start from the largest finite value).
+    # max/min start from -inf/+inf (te.max/te.min start from the largest finite value) and
+    # take a term only when it compares greater (smaller): NaN terms are skipped, whatever
+    # the order the taps are visited in (x86 max instructions are not symmetric in NaN).
     if operation == "max":
-        return te.comm_reducer(lambda a, b: tirx.Max(a, b),
+        return te.comm_reducer(lambda acc, x: tirx.Select(x > acc, x, acc),
                                lambda t: tirx.const(-math.inf, t), name="max_inf")
-    return te.comm_reducer(lambda a, b: tirx.Min(a, b),
+    return te.comm_reducer(lambda acc, x: tirx.Select(x < acc, x, acc),
                            lambda t: tirx.const(math.inf, t), name="min_inf")
 
 

@@ -22,7 +22,8 @@ Convolution (a cross-correlation, computed per filter):
   through ``psp`` with its weight and counts in every operation); ``"border"`` clamps the
   index to the nearest border neuron.
 * ``operation`` over the taps of one filter of ``psp(w, pre)``: ``sum``, ``max`` (from -inf),
-  ``min`` (from +inf), ``mean`` (the sum divided by the number of taps of one filter).
+  ``min`` (from +inf), ``mean`` (the sum divided by the number of taps of one filter). max and
+  min skip NaN terms (a NaN never compares greater), as ANNarchy's generated loops do.
 
 Pooling: post neuron ``i`` covers pre indices ``i*e .. i*e+e-1`` on each axis (extent ``e``,
 default ``pre // post``); pre axes beyond post's dims are covered whole. ``psp`` (of the pre
@@ -59,10 +60,11 @@ _FUNCTIONS = {
 
 _START = {"sum": 0.0, "mean": 0.0, "max": -np.inf, "min": np.inf}
 
+# max/min skip NaN values (a tap compares as not greater, as in ANNarchy's `if (v > m) m = v`)
 _POOL = {
     "sum": np.sum,
-    "max": np.max,
-    "min": np.min,
+    "max": lambda window: np.fmax.reduce(window.ravel(), initial=-np.inf),
+    "min": lambda window: np.fmin.reduce(window.ravel(), initial=np.inf),
     "mean": lambda window: np.sum(window) / window.size,
 }
 
@@ -195,10 +197,10 @@ def _one_filter(
         term = np.broadcast_to(np.asarray(evaluate_psp(psp, kernel[tap], values), dtype), spatial)
         if operation in ("sum", "mean"):
             result = result + term
-        elif operation == "max":
-            result = np.maximum(result, term)
+        elif operation == "max":  # NaN taps are skipped
+            result = np.fmax(result, term)
         else:
-            result = np.minimum(result, term)
+            result = np.fmin(result, term)
     if operation == "mean":
         result = result / dtype.type(kernel.size)
     return result.astype(dtype)

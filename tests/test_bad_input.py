@@ -34,11 +34,6 @@ def fresh_network():
 
 # -- helpers ----------------------------------------------------------------------------------
 
-def defect(reason, *values, id):
-    """A case the library gets wrong today: kept as it should be, expected to fail."""
-    return pytest.param(*values, id=id, marks=pytest.mark.xfail(strict=True, reason=reason))
-
-
 @contextlib.contextmanager
 def rejected(kind, *patterns):
     """The block must raise `kind`, a TecompError that is a ValueError or TypeError (a
@@ -218,11 +213,9 @@ def test_bad_population_arguments(kwargs, kind, patterns):
     pytest.param({"parameters": 5}, TYPE, [r"parameters", r"int"], id="parameters-not-a-string"),
     pytest.param({"parameters": {"r": "zero"}}, TYPE, [r"parameter r", r"'zero'"],
                  id="parameter-value-not-a-number"),
-    defect("accepted: Neuron(parameters={'not a name': 1.0}) makes an attribute no equation "
-           "or psp can ever name", {"parameters": {"not a name": 1.0}}, VALUE,
-           [r"'not a name'"], id="parameter-dict-key-not-a-name"),
-    defect("accepted by Neuron(); compile() then fails with a bare KeyError: 'r'",
-           {"equations": "r = pre.r"}, EQUATION, [r"pre\.r"], id="pre-variable-in-neuron"),
+    pytest.param({"parameters": {"not a name": 1.0}}, VALUE, [r"'not a name'"],
+                 id="parameter-dict-key-not-a-name"),
+    pytest.param({"equations": "r = pre.r"}, EQUATION, [r"pre\.r"], id="pre-variable-in-neuron"),
 ])
 def test_bad_neuron(kwargs, kind, patterns):
     pre = ann.Population((6, 6), rate())

@@ -215,7 +215,7 @@ def test_copy_shares_the_pattern_and_the_weights(rng):
     proj = Convolution(a, c, "exc")
     proj.connect_filter(EDGE, padding="border")
     copy = Copy(b, d, "exc").connect_copy(proj)
-    copy_max = Copy(b, e, "exc", operation="max").connect_copy(proj)
+    Copy(b, e, "exc", operation="max").connect_copy(proj)
     ann.compile()
     xa, xb = rng.random((20, 20)), rng.random((20, 20))
     a.r, b.r = xa, xb
