@@ -1,0 +1,163 @@
+"""The page's rules for weights, padding, shapes, subsampling and pooling extents.
+
+Each check raises a tecomp error that names the rule and the values, before anything is
+changed, so a failing call leaves its projection as it was.
+"""
+
+import math
+
+import numpy as np
+
+from ..errors import InvalidValueError
+from ..specs import AxisMap, WindowSpec
+
+
+def check_weights(weights, bank: bool, method: str) -> np.ndarray:
+    try:
+        array = np.array(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        try:
+            raw = np.array(weights, dtype=object)
+        except ValueError:
+            raw = None
+        if raw is None or (raw.dtype == object and any(isinstance(x, list | tuple | np.ndarray)
+                                                     for x in raw.flat)):
+            raise InvalidValueError(f"Convolution.{method}: weights must be a rectangular "
+                                    "array, got ragged rows of unequal lengths") from None
+        bad = next(x for x in raw.flat if not isinstance(x, int | float | np.number))
+        raise InvalidValueError(f"Convolution.{method}: weights must be numbers, got "
+                                f"{bad!r}") from None
+    need = 2 if bank else 1
+    if array.ndim < need or array.size == 0:
+        raise InvalidValueError(f"Convolution.{method}: weights must be a non-empty array with "
+                                f"at least {need} dimension(s), got shape {array.shape}")
+    if array.ndim > 4 + bank:
+        raise InvalidValueError(f"Convolution.{method}: a filter has at most 4 dimensions, "
+                                f"got weights of shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise InvalidValueError(f"Convolution.{method}: weights must be finite (no NaN or inf)")
+    return array
+
+
+def check_padding(padding) -> float | str:
+    if isinstance(padding, str):
+        if padding != "border":
+            raise InvalidValueError(f"Convolution: padding must be a number or 'border', "
+                                    f"got {padding!r}")
+        return padding
+    if isinstance(padding, bool) or not isinstance(padding, int | float | np.number) or \
+            not math.isfinite(padding):
+        raise InvalidValueError(f"Convolution: padding must be a finite number or 'border', "
+                                f"got {padding!r}")
+    return float(padding)
+
+
+def conv_axes(pre, post, window, filters, keep_last, explicit, method) -> tuple[AxisMap, ...]:
+    """Give each pre axis its role, checking the page's shape rules."""
+    who = f"Convolution.{method}"
+    dp, dk = len(pre), len(window)
+    spatial = post[:-1] if filters is not None else post
+    if filters is not None and post[-1] != filters:
+        raise InvalidValueError(f"{who}: post's last axis must hold one neuron per filter: "
+                                f"post {post} has {post[-1]}, the bank has {filters} filters")
+    if keep_last:
+        if dk != dp - 1 or len(post) != dp:
+            raise InvalidValueError(f"{who}: with keep_last_dimension=True the filter needs one "
+                                    f"dimension less than pre and post as many as pre; got "
+                                    f"pre {pre}, filter {window}, post {post}")
+        if post[-1] != pre[-1]:
+            raise InvalidValueError(f"{who}: with keep_last_dimension=True post's last size must "
+                                    f"equal pre's: pre {pre}, post {post}")
+        roles = ["conv"] * (dp - 1) + ["keep"]
+    elif dk != dp:
+        raise InvalidValueError(f"{who}: the filter must have as many dimensions as pre "
+                                f"(or one less with keep_last_dimension=True); got pre {pre}, "
+                                f"filter {window}")
+    elif len(spatial) == dp:
+        roles = ["conv"] * dp
+    elif len(spatial) == dp - 1 and spatial:
+        if window[-1] != pre[-1]:
+            raise InvalidValueError(f"{who}: post {post} has one dimension less than pre {pre}, "
+                                    f"so the filter's last size must equal pre's last size "
+                                    f"({pre[-1]}), got {window[-1]}")
+        roles = ["conv"] * (dp - 1) + ["span"]
+    else:
+        raise InvalidValueError(f"{who}: post {post} does not fit pre {pre} and filter "
+                                f"{window}: post needs as many dimensions as pre, or one less "
+                                "when the filter spans pre's last axis"
+                                + (", plus the filter axis" if filters is not None else ""))
+    axes = []
+    for a, role in enumerate(roles):
+        if role == "span":
+            axes.append(AxisMap("span", None, a))
+        elif role == "keep":
+            axes.append(AxisMap("keep", a))
+        elif explicit:
+            axes.append(AxisMap("conv", a, a))
+        else:
+            if pre[a] % spatial[a]:
+                raise InvalidValueError(f"{who}: pre size {pre[a]} on axis {a} is not a multiple "
+                                        f"of post size {spatial[a]}; pass subsampling= or "
+                                        "change the geometry")
+            s = pre[a] // spatial[a]
+            axes.append(AxisMap("conv", a, a, s, (s - 1) // 2))
+    return tuple(axes)
+
+
+def check_subsampling(subsampling, spec: WindowSpec) -> np.ndarray:
+    who = "Convolution: subsampling"
+    try:
+        table = np.array(subsampling)
+    except (TypeError, ValueError):
+        raise InvalidValueError(f"{who} must be a rectangular list of coordinates") from None
+    count = math.prod(spec.positions)
+    if table.ndim == 1 and len(spec.pre) == 1:  # 1D: a flat list of centres
+        table = table[:, None]
+    what = "spatial post position" if spec.bank else "post neuron"
+    if table.shape != (count, len(spec.pre)):
+        raise InvalidValueError(f"{who} needs one row of {len(spec.pre)} pre coordinates per "
+                                f"{what}, i.e. shape ({count}, {len(spec.pre)}); got {table.shape}")
+    if table.dtype.kind not in "iuf":
+        raise InvalidValueError(f"{who} must hold integer coordinates, got {table.dtype} values")
+    fractional = table != np.round(table)
+    if fractional.any():
+        row, column = (int(i) for i in np.argwhere(fractional)[0])
+        raise InvalidValueError(f"{who} must hold integer coordinates: row {row} has "
+                                f"{table[row, column]!r}")
+    table = table.astype(np.int64)
+    bad = (table < 0) | (table >= np.array(spec.pre))
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise InvalidValueError(f"{who}: row {row} = {table[row].tolist()} is outside pre "
+                                f"{spec.pre}")
+    return table
+
+
+def pool_extent(pre, post, extent) -> tuple[int, ...]:
+    who = "Pooling.connect_pooling"
+    if len(post) > len(pre):
+        raise InvalidValueError(f"{who}: post {post} has more dimensions than pre {pre}")
+    if extent is None:
+        if len(post) != len(pre):
+            raise InvalidValueError(f"{who}: post {post} has fewer dimensions than pre {pre}; "
+                                    "give extent= with one size per pre axis")
+        for a, (p, q) in enumerate(zip(pre, post, strict=True)):
+            if p % q:
+                raise InvalidValueError(f"{who}: pre size {p} on axis {a} is not a multiple of "
+                                        f"post size {q}; give extent= explicitly")
+        return tuple(p // q for p, q in zip(pre, post, strict=True))
+    extent = (extent,) if isinstance(extent, int | np.integer) else extent
+    if not isinstance(extent, tuple | list) or len(extent) != len(pre) or not all(
+            isinstance(e, int | np.integer) and not isinstance(e, bool) and e >= 1
+            for e in extent):
+        raise InvalidValueError(f"{who}: extent must be {len(pre)} positive ints (one per pre "
+                                f"axis), got {extent!r}")
+    extent = tuple(int(e) for e in extent)
+    for a, e in enumerate(extent):
+        if a >= len(post) and e != pre[a]:
+            raise InvalidValueError(f"{who}: post has no axis {a}, so the extent must cover "
+                                    f"pre's axis {a} whole ({pre[a]}), got {e}")
+        if a < len(post) and e * post[a] > pre[a]:
+            raise InvalidValueError(f"{who}: extent {e} x post size {post[a]} on axis {a} "
+                                    f"reaches past pre size {pre[a]}")
+    return extent
