@@ -22,6 +22,7 @@ A tree is a nested tuple, so it can sit inside a frozen spec and be part of a ca
 
 import ast
 import math
+import operator
 
 from .errors import EquationError
 
@@ -36,6 +37,8 @@ FUNCTIONS = {
 DERIVATIVE = "_d"
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+# The operators that mean the same for floats, NumPy arrays and TVM expressions.
+ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul}
 _CMPOPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 
 
@@ -331,10 +334,6 @@ def _evaluate(expr: Expr, values: list[float]) -> float:
         return float(_MATH[expr[1]](*values))
     a, b = values
     op = expr[1]
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
+    if op in ARITHMETIC:
+        return ARITHMETIC[op](a, b)
     return a / b if op == "/" else math.pow(a, b)

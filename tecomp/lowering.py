@@ -14,7 +14,7 @@ import math
 
 from tvm import te, tirx
 
-from .expr import Expr, children, names, substitute
+from .expr import ARITHMETIC, Expr, children, names, substitute
 from .specs import NeuronSpec, WindowSpec
 
 _UNARY = {"exp": te.exp, "log": te.log, "sqrt": te.sqrt, "abs": te.abs, "fabs": te.abs,
@@ -40,12 +40,8 @@ def to_te(expr: Expr, leaf, dtype: str):
         op = expr[1]
         if op == "**":
             return _power(a, expr[3], b)
-        if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
+        if op in ARITHMETIC:
+            return ARITHMETIC[op](a, b)
         return tirx.Div(a, b)  # the node itself: folding x / 0.0 would raise, NumPy gives inf
     name = expr[1]
     zero = tirx.const(0.0, dtype)

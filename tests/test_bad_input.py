@@ -25,13 +25,6 @@ ANY = ann.TecompError  # either InvalidValueError or InvalidTypeError is fine
 NAN, INF = float("nan"), float("inf")
 
 
-@pytest.fixture(autouse=True)
-def fresh_network():
-    ann.clear()
-    yield
-    ann.clear()
-
-
 # -- helpers ----------------------------------------------------------------------------------
 
 @contextlib.contextmanager
