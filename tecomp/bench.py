@@ -67,8 +67,10 @@ def parse_args(argv):
     parser.add_argument("--probes", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (5 if args.quick else 30)
+    args.left_out, args.peers_given = "not selected (--peers)", args.peers is not None
     if args.peers is None:
         args.peers = [p for p in PEERS if not (args.quick and p == "annarchy")]
+        args.left_out = "left out of --quick (add --peers ... annarchy)"
     args.budget = args.budget if args.budget is not None else (1.0 if args.quick else 15.0)
     if any(t < 1 for t in args.threads) or args.repeats < 1:
         parser.error("--threads and --repeats must be at least 1")
@@ -117,7 +119,8 @@ def run(args) -> int:
 
 def _forwarded(args) -> list[str]:
     out = ["--cases", *args.cases, "--precision", *args.precision, "--repeats",
-           str(args.repeats), "--budget", str(args.budget), "--peers", *args.peers]
+           str(args.repeats), "--budget", str(args.budget)]
+    out += ["--peers", *args.peers] if args.peers_given else []
     return out + ["--quick"] * args.quick + ["--no-tuned"] * args.no_tuned
 
 
@@ -232,11 +235,10 @@ def run_case(case: suite.Case, dtype: str, threads: int, args) -> dict:
         del makers["tecomp-tuned"]
     for name in ("scipy", "torch", "annarchy"):
         if name not in args.peers:
-            record["skipped"][name] = "not selected (--peers" + \
-                (", left out of --quick by default)" if args.quick else ")")
+            record["skipped"][name] = args.left_out
             makers.pop(name)
     reference = peers.numpy_reference(case, x, w)
-    record["reference_s"] = reference.timed()
+    record["reference_s"] = reference.check_s = reference.timed()
     return _time_all(record, [reference], makers, reference.output(), dtype, args,
                      kernel=case.name)
 
@@ -270,7 +272,7 @@ def _checked(name: str, make, expected: np.ndarray, dtype: str, record: dict):
     """The runner after one call whose output agrees with the reference, else None."""
     try:
         runner = make()
-        runner.timed()
+        runner.check_s = runner.timed()
         error = relative_error(runner.output(), expected)
     except peers.Skip as why:
         record["skipped"][name] = str(why)
@@ -316,7 +318,7 @@ def interleave(runners: list, repeats: int, budget: float) -> dict[str, list[flo
                 if len(done) >= 3 and spent[runner.name] > budget:
                     continue
                 time.sleep(SETTLE_S)
-                if not done or done[-1] < 1e3 * SLOW_S:
+                if (done[-1] / 1e3 if done else runner.check_s) < SLOW_S:
                     runner.timed()
                 seconds = runner.timed()
                 done.append(1e3 * seconds)
@@ -344,14 +346,23 @@ def compile_times(name: str, dtype: str, threads: int, args) -> dict:
 
 
 def compile_probe(args) -> int:
-    """Build, compile (default schedules) and step one case; print times and peak RSS."""
+    """Build, compile (default schedules) and step one case (or example); print times and
+    peak RSS."""
     start = time.perf_counter()
     from .network import Network
 
-    case = suite.CASES[args.compile_probe]
-    case = case.quick() if args.quick else case
-    net = Network(precision="float" if args.precision[0] == "float32" else "double")
-    pre, _, _ = case.build(net, np.random.default_rng(SEED))
+    precision = "float" if args.precision[0] == "float32" else "double"
+    net = Network(precision=precision)
+    if args.compile_probe in EXAMPLES:
+        from . import examples
+
+        ex = getattr(examples, args.compile_probe.lower())(net=net, precision=precision)
+        pre, x = ex.input, ex.image
+    else:
+        case = suite.CASES[args.compile_probe]
+        case = case.quick() if args.quick else case
+        pre, _, _ = case.build(net, np.random.default_rng(SEED))
+        x = case.inputs(np.random.default_rng(SEED), net.dtype)
     import tvm  # noqa: F401  (imported before timing: compile time excludes `import tvm`)
 
     imported = time.perf_counter() - start
@@ -359,7 +370,7 @@ def compile_probe(args) -> int:
     start = time.perf_counter()
     peers.compile_network(net, tuned=False)
     seconds = time.perf_counter() - start
-    pre.r = case.inputs(np.random.default_rng(SEED), net.dtype)
+    pre.r = x
     net.step()
     print(json.dumps({"compile_s": seconds, "import_s": imported, "rss_before_mb": rss_before,
                       "peak_rss_mb": peers.peak_rss_mb()}))
@@ -379,6 +390,8 @@ def run_example(name: str, dtype: str, threads: int, args) -> dict:
     from .network import Network
 
     precision = "float" if dtype == "float32" else "double"
+    if args.probes and not args.quick:
+        record["compile"] = compile_times(name, dtype, threads, args)
 
     def build(tuned: bool) -> peers.Runner:
         ex = getattr(examples, name.lower())(net=Network(precision=precision),
@@ -399,7 +412,7 @@ def run_example(name: str, dtype: str, threads: int, args) -> dict:
     record.update(title=f"{len(ex.layers)} layers, {ex.steps} steps", pre=ex.input.geometry,
                   post=ex.layers[-1].geometry)
     reference = peers.Runner("numpy", lambda: ex.reference(x)[-1], lambda out: out)
-    record["reference_s"] = reference.timed()
+    record["reference_s"] = reference.check_s = reference.timed()
     folder, tag = args.scratch / "annarchy", f"{name}-{dtype}"
     makers = {"tecomp": lambda: first, "tecomp-tuned": lambda: build(True),
               "annarchy": lambda: peers.annarchy(first.net, {ex.input.name: x},
@@ -408,9 +421,10 @@ def run_example(name: str, dtype: str, threads: int, args) -> dict:
     if args.no_tuned:
         del makers["tecomp-tuned"]
     if "annarchy" not in args.peers:
-        record["skipped"]["annarchy"] = "not selected (--peers)"
+        record["skipped"]["annarchy"] = args.left_out
         del makers["annarchy"]
-    record["skipped"].update(scipy="no end-to-end network", torch="not written yet")
+    record["skipped"].update(scipy="no end-to-end network",
+                             torch="no PyTorch version of the end-to-end networks yet")
     return _time_all(record, [reference], makers, reference.output(), dtype, args)
 
 

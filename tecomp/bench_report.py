@@ -103,7 +103,7 @@ def markdown(results: dict) -> str:
               "ANNarchy compile s | tecomp peak RSS MB (after import) | "
               "ANNarchy peak RSS MB |", "|---|---|---|---|---|---|---|---|"]
     for r in records:
-        if r.get("compile"):
+        if r.get("compile") or "compile_s" in r.get("info", {}).get("annarchy", {}):
             lines.append("| " + " | ".join(_compile_row(r)) + " |")
     lines += ["", f"Memory: {results['memory_note']}."]
     if notes:

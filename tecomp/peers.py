@@ -38,6 +38,7 @@ class Runner:
         self.name, self._run, self._output, self.info = name, run, output, info
         self._last = None
         self.net = None  # a tecomp runner's network
+        self.check_s = 0.0  # how long the call that checked the output took
 
     def timed(self) -> float:
         start = time.perf_counter()
@@ -291,8 +292,7 @@ def _read(process: subprocess.Popen, timeout: float, log: Path) -> dict:
         line = process.stdout.readline()
         if not line:
             tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-            raise Skip(f"ANNarchy failed (exit {process.wait()}): {' | '.join(tail)}; "
-                       f"full log: {log}")
+            raise Skip(f"ANNarchy failed (exit {process.wait()}): {' | '.join(tail)}")
         if line.startswith("@"):
             return json.loads(line[1:])
     process.kill()
@@ -319,7 +319,8 @@ def _annarchy_child() -> None:
         proj = net.connect(kinds[p["kind"]](pops[p["pre"]], pops[p["post"]], p["target"],
                                             psp=p["psp"], operation=p["operation"]))
         extra = [weights[f"w{i}"]] if p["kind"] == "Convolution" else []
-        getattr(proj, p["method"])(*extra, delays=p["delays"], **p["options"])
+        options = {k: tuple(v) if isinstance(v, list) else v for k, v in p["options"].items()}
+        getattr(proj, p["method"])(*extra, delays=p["delays"], **options)
     start = time.perf_counter()
     net.compile(directory=args["directory"], silent=True)
     compile_s = time.perf_counter() - start
