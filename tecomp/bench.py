@@ -36,6 +36,9 @@ from . import peers, suite
 SEED = 20240501
 EXAMPLES = ("E1", "E2")
 PEERS = ("numpy", "scipy", "torch", "annarchy")
+ENV_RECORDED = ("TVM_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "OMP_WAIT_POLICY", "TVM_THREAD_POOL_SPIN_COUNT", "TECOMP_CACHE",
+                "TECOMP_SCHEDULES")
 TOLERANCE = {"float32": 1e-4, "float64": 1e-9}  # max error / max(1, max |reference|)
 # Thread pools spin a few ms after a call (TVM, OpenMP): on 2 cores the next system's
 # threads would wait for those spinning ones, so every call waits this long first.
@@ -60,6 +63,9 @@ def parse_args(argv):
                         help="peers to time (default: all; --quick: all but annarchy, whose "
                              "C++ build takes 10-20 s per case); NumPy always checks outputs")
     parser.add_argument("--no-tuned", action="store_true", help="skip the tuned schedules")
+    parser.add_argument("--omp-passive", action="store_true",
+                        help="OMP_WAIT_POLICY=PASSIVE for the peers (PyTorch, ANNarchy): "
+                             "their spinning threads stall for ms on a loaded machine")
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # result file
     parser.add_argument("--scratch", type=Path, help=argparse.SUPPRESS)
@@ -100,7 +106,10 @@ def run(args) -> int:
             command = [sys.executable, "-m", "tecomp.bench", *_forwarded(args),
                        "--threads", str(threads), "--worker", str(result),
                        "--scratch", scratch] + ["--probes"] * (threads == args.threads[0])
-            code = subprocess.run(command, env=thread_env(threads)).returncode
+            env = thread_env(threads)
+            if args.omp_passive:
+                env["OMP_WAIT_POLICY"] = "PASSIVE"
+            code = subprocess.run(command, env=env).returncode
             if code != 0 or not result.exists():
                 print(f"worker for {threads} thread(s) failed (exit {code})", file=sys.stderr)
                 return 1
@@ -121,7 +130,8 @@ def _forwarded(args) -> list[str]:
     out = ["--cases", *args.cases, "--precision", *args.precision, "--repeats",
            str(args.repeats), "--budget", str(args.budget)]
     out += ["--peers", *args.peers] if args.peers_given else []
-    return out + ["--quick"] * args.quick + ["--no-tuned"] * args.no_tuned
+    return out + ["--quick"] * args.quick + ["--no-tuned"] * args.no_tuned + \
+        ["--omp-passive"] * args.omp_passive
 
 
 def thread_env(threads: int) -> dict:
@@ -180,7 +190,8 @@ def worker(args) -> int:
             report.derive(record, limits)
             print("   " + report.summary(record), flush=True)
             records.append(record)
-    args.worker.write_text(json.dumps({"threads": threads, "limits": limits,
+    env = {k: os.environ.get(k) for k in ENV_RECORDED}
+    args.worker.write_text(json.dumps({"threads": threads, "limits": limits, "env": env,
                                        "records": records}))
     return 0
 

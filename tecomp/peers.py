@@ -9,6 +9,7 @@ so its steps interleave with the others.
 """
 
 import contextlib
+import importlib.util
 import inspect
 import json
 import os
@@ -245,11 +246,8 @@ def annarchy(net, inputs: dict, output: str, steps: int, threads: int, folder: P
     of populations by name, each timed call simulates `steps` steps, `output()` is the
     population named `output` afterwards. The C++ goes to `folder/annarchy-<tag>` (the same
     tag reuses the build, e.g. for another thread count)."""
-    try:
-        import ANNarchy  # noqa: F401  (imported here only to know it is there)
-    except ImportError:
-        raise Skip(f"ANNarchy is not installed (pip install annarchy=={ANNARCHY_VERSION})") \
-            from None
+    if importlib.util.find_spec("ANNarchy") is None:  # importing it prints a banner
+        raise Skip(f"ANNarchy is not installed (pip install annarchy=={ANNARCHY_VERSION})")
     network, weights = describe(net)
     dtype = net.dtype
     folder.mkdir(parents=True, exist_ok=True)
