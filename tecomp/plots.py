@@ -270,6 +270,8 @@ def check_table(rows: list[dict]) -> str:
     """Every measured row's error against the NumPy reference."""
     return markdown_table(rows, {
         "case": "case", "variant": "variant", "threads": "threads", "post": "post",
+        "schedule": lambda r: "tuned (record)" if r.get("record") else
+        "default (no record)" if r.get("tuned") else "default",
         "error vs reference": "max_error", "tolerance": "tolerance",
         "error vs float64": "error_vs_float64", "ok": lambda r: "yes" if r.get("ok") else
         f"**no**: {r.get('error')}"})
