@@ -29,21 +29,28 @@ def lanes(dtype: str) -> int:
 
 
 def _widths(extent: int, dtype: str) -> list[int]:
-    """Vector widths (1, 2 or 4 registers) that divide an axis."""
+    """Vector widths that divide an axis, widest first: 4, 2 or 1 registers, or a half or
+    quarter register (a narrower vector beats none when an axis holds few elements)."""
     n = lanes(dtype)
-    return [w for w in (n * 4, n * 2, n) if extent % w == 0]
+    return [w for w in (n * 4, n * 2, n, n // 2, n // 4) if w >= 2 and extent % w == 0]
+
+
+def _default_width(widths: list[int], dtype: str) -> int:
+    """Two registers where the axis allows (loads of one overlap the FMAs of the other)."""
+    fitting = [w for w in widths if w <= 2 * lanes(dtype)]
+    return fitting[0] if fitting else 1
 
 
 def default_knobs(spec) -> dict:
     if isinstance(spec, NeuronSpec):
-        widths = _widths(spec.size, spec.dtype)
-        return {"vector_width": widths[-1] if widths else 1,
+        widths = [w for w in _widths(spec.size, spec.dtype) if w <= lanes(spec.dtype)]
+        return {"vector_width": widths[0] if widths else 1,
                 "parallel": spec.size * len(spec.outputs) >= PARALLEL_MIN_WORK}
     axis = _vector_axis(spec)
     widths = _widths(spec.post[axis], spec.dtype) if axis is not None else []
     return {
         "vector_axis": axis if widths else None,
-        "vector_width": widths[1] if len(widths) > 1 else (widths[0] if widths else 1),
+        "vector_width": _default_width(widths, spec.dtype),
         "block_axis": None,
         "block": 1,
         "parallel": math.prod(spec.post) * spec.taps >= PARALLEL_MIN_WORK,
@@ -93,7 +100,7 @@ def _vector_axis(spec: WindowSpec) -> int | None:
     broadcast loads), innermost first; None when every candidate would gather."""
     candidates = [(stride, -axis) for axis, stride in enumerate(pre_strides(spec))
                   if stride is not None and stride <= MAX_VECTOR_STRIDE
-                  and spec.post[axis] % lanes(spec.dtype) == 0]
+                  and _widths(spec.post[axis], spec.dtype)]
     return -min(candidates)[1] if candidates else None
 
 
