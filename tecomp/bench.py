@@ -1,7 +1,7 @@
 """The benchmark of BENCH.md: tecomp against its peers, on this machine, in one run.
 
     python -m tecomp.bench              # B1-B6 (E1, E2), float32 and float64, 1 and 2 threads
-    python -m tecomp.bench --quick      # small sizes, seconds (CI); ANNarchy only if asked
+    python -m tecomp.bench --quick      # B1-B6 small, under a minute (CI); ANNarchy if asked
     python -m tecomp.bench --cases B1 B4 --threads 2 --precision float32 --repeats 50
 
 Each thread count runs in its own worker process (TVM reads TVM_NUM_THREADS once, when its
@@ -49,8 +49,9 @@ SLOW_S = 0.05  # a call this long needs no untimed call before it
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m tecomp.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", nargs="+", default=[*suite.CASES, *EXAMPLES],
-                        choices=[*suite.CASES, *EXAMPLES], metavar="CASE", help="B1..B6 E1 E2")
+    parser.add_argument("--cases", nargs="+", choices=[*suite.CASES, *EXAMPLES],
+                        metavar="CASE", help="B1..B6 E1 E2 (default: all; --quick: B1..B6, "
+                        "since E1 and E2 have no small sizes)")
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--precision", nargs="+", default=["float32", "float64"],
                         choices=["float32", "float64"])
@@ -73,6 +74,7 @@ def parse_args(argv):
     parser.add_argument("--probes", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (5 if args.quick else 30)
+    args.cases = args.cases or [*suite.CASES, *([] if args.quick else EXAMPLES)]
     args.left_out, args.peers_given = "not selected (--peers)", args.peers is not None
     if args.peers is None:
         args.peers = [p for p in PEERS if not (args.quick and p == "annarchy")]
@@ -190,6 +192,15 @@ def worker(args) -> int:
             report.derive(record, limits)
             print("   " + report.summary(record), flush=True)
             records.append(record)
+    # Other work on the machine lowers a limit while it runs: measure again, keep the best.
+    start = time.perf_counter()
+    again = machine_limits(args.quick)
+    limits["seconds"] += time.perf_counter() - start
+    limits["copy_gbs"] = max(limits["copy_gbs"], again["copy_gbs"])
+    for dtype, value in again["sgemm_gflops"].items():
+        limits["sgemm_gflops"][dtype] = max(limits["sgemm_gflops"][dtype], value)
+    for record in records:
+        report.derive(record, limits)
     env = {k: os.environ.get(k) for k in ENV_RECORDED}
     args.worker.write_text(json.dumps({"threads": threads, "limits": limits, "env": env,
                                        "records": records}))
@@ -198,7 +209,8 @@ def worker(args) -> int:
 
 def machine_limits(quick: bool) -> dict:
     """sgemm GFLOP/s (NumPy a @ b) per precision, and copy GB/s (read + write, np.copyto):
-    the best of 7 calls, since a limit is what the machine can reach."""
+    the best of 7 calls, since a limit is what the machine can reach (the worker measures
+    them before and after its cases and keeps the better)."""
     n, megabytes = (512, 32) if quick else (2048, 512)
     rng = np.random.default_rng(0)
     out = {"sgemm_n": n, "copy_mb": megabytes, "sgemm_gflops": {}}

@@ -81,7 +81,8 @@ def markdown(results: dict) -> str:
         "budget (n in the JSON); ×N = peer median / tecomp median (N > 1: tecomp faster)",
         "- throughput: 2 flop per tap (convolutions); bytes = pre read + post written "
         "(pooling); limit: share of sgemm GFLOP/s (compute-bound) or copy GB/s "
-        "(memory-bound, read + write) measured by the same worker",
+        "(memory-bound, read + write), best of 7 calls before and after the cases, by the same "
+        "worker",
     ]
     for w in results["workers"]:
         lim = w["limits"]
