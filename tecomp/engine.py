@@ -5,6 +5,10 @@ the step (or `delays` earlier) into its own output buffer; (2) every population 
 equations writes its new values into its second set of buffers, reading the projection
 outputs of each target as `sum(target)`; (3) the two buffer sets swap. Double buffering
 keeps inputs and outputs of an update apart (kernels assume their arguments never alias).
+
+A population whose whole update is `r = sum(target)` with one projection on that target
+has no update kernel: the projection writes straight into its next `r` buffer (the update
+fused into the kernel that feeds it, one memory pass less per step).
 """
 
 import functools
@@ -59,6 +63,19 @@ def update_specs(net) -> dict:
     return specs
 
 
+def forwarded(net, updates: dict) -> dict:
+    """{population: projection} for the updates that only copy one projection's result."""
+    found = {}
+    for pop, spec in updates.items():
+        if spec is None or spec.lets or spec.scalars or len(spec.exprs) != 1:
+            continue
+        expr = spec.exprs[0]
+        feeding = [p for p in net.projections if p.post is pop and p.target == expr[1]]
+        if expr[0] == "sum" and len(feeding) == 1:
+            found[pop] = feeding[0]
+    return found
+
+
 class Engine:
     def __init__(self, net, tuned: bool = True):
         start = time.perf_counter()
@@ -78,6 +95,7 @@ class Engine:
     def _allocate(self) -> None:
         net, dtype = self.net, self.dtype
         self.updates = update_specs(net)
+        self.forwards = forwarded(net, self.updates)
         # state[pop][name] = (buffer at even steps, buffer at odd steps)
         self.state = {}
         for pop in net.populations:
@@ -132,7 +150,11 @@ class Engine:
             projection_calls.append((proj, compile_kernel(spec, tuned=self.tuned),
                                      spec.pre_vars, extra))
         update_calls = [(pop, compile_kernel(spec, tuned=self.tuned), spec)
-                        for pop, spec in self.updates.items() if spec is not None]
+                        for pop, spec in self.updates.items()
+                        if spec is not None and pop not in self.forwards]
+        self._labels = [*(f"ring {pop.name}.{var}" for pop, var in self.rings),
+                        *(p.name for p in self.net.projections),
+                        *(f"update {pop.name}" for pop, _, _ in update_calls)]
         plans = []
         for phase in range(period):
             parity = phase % 2
@@ -143,8 +165,8 @@ class Engine:
                 sources = [self.state[proj.pre][v][parity] if d == 0 else
                            self.rings[(proj.pre, v)][(phase - d) % len(self.rings[(proj.pre, v)])]
                            for v in pre_vars]
-                calls.append((fn, tuple(tensor(b) for b in (*sources, *extra,
-                                                             self.outputs[proj]))))
+                out = self._result(proj)[1 - parity].reshape(proj.post.geometry)
+                calls.append((fn, tuple(tensor(b) for b in (*sources, *extra, out))))
             for pop, fn, spec in update_calls:
                 state = self.state[pop]
                 feeds = [self.outputs[p].reshape(-1) for t in spec.targets
@@ -176,11 +198,8 @@ class Engine:
         Runs the calls of the current phase `repeat` times without advancing time (outputs
         and the second buffers are overwritten; state at the start of the step is kept)."""
         calls = self._plans[self.steps % len(self._plans)]
-        labels = [*(f"ring {pop.name}.{var}" for pop, var in self.rings),
-                  *(p.name for p in self.net.projections),
-                  *(f"update {pop.name}" for pop, s in self.updates.items() if s is not None)]
         times = {}
-        for label, (fn, args) in zip(labels, calls, strict=True):
+        for label, (fn, args) in zip(self._labels, calls, strict=True):
             fn(*args)
             samples = []
             for _ in range(repeat):
@@ -203,9 +222,19 @@ class Engine:
         for buf in self.outputs.values():
             buf[...] = 0
 
-    def summed_input(self, pop, target: str) -> list[np.ndarray]:
-        """The projection outputs whose sum is `sum(target)` of pop (all targets for "")."""
-        return [self.outputs[p] for p in self.net.projections
+    def _result(self, proj) -> tuple[np.ndarray, np.ndarray]:
+        """Where a projection's result is, indexed by the parity of the step count after the
+        step that wrote it: its own buffer, or the post's variable when the update was fused
+        into the projection."""
+        pop = proj.post
+        if self.forwards.get(pop) is proj:
+            return self.state[pop][self.updates[pop].outputs[0]]
+        return self.outputs[proj], self.outputs[proj]
+
+    def summed_input(self, pop, target: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The projection results whose sum is `sum(target)` of pop (all targets for ""),
+        each as a pair indexed like `_result`."""
+        return [self._result(p) for p in self.net.projections
                 if p.post is pop and target in ("", p.target)]
 
 

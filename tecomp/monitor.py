@@ -169,9 +169,9 @@ class Monitor:
             elif not source:
                 row[...] = 0.0
             else:
-                np.copyto(row, source[0])
+                np.copyto(row, source[0][parity])
                 for more in source[1:]:
-                    row += more
+                    row += more[parity]
 
     # -- checks -------------------------------------------------------------------------------
     def _steps(self, dt: float) -> tuple[int, int]:

@@ -180,10 +180,12 @@ def _label(spec) -> str:
 
 def network_specs(net) -> list:
     """The distinct kernel specs of a network description (projections, then updates)."""
-    from .engine import update_specs
+    from .engine import forwarded, update_specs
 
+    updates = update_specs(net)
+    fused = forwarded(net, updates)  # these updates run inside their projection's kernel
     specs = [proj.spec(net.dtype) for proj in net.projections]
-    specs += [spec for spec in update_specs(net).values() if spec is not None]
+    specs += [spec for pop, spec in updates.items() if spec is not None and pop not in fused]
     return list(dict.fromkeys(specs))
 
 

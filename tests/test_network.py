@@ -242,3 +242,26 @@ def test_copy_needs_the_same_geometries():
         wrong.connect_copy(proj)
     with pytest.raises(ann.InvalidTypeError, match="connected Convolution or Pooling"):
         wrong.connect_copy("proj")
+
+
+def test_an_update_that_copies_one_projection_runs_inside_it(rng):
+    """`r = sum(exc)` fed by one projection has no kernel of its own; the values, the
+    chain timing and monitors of r and sum(exc) stay as with a separate update."""
+    inp, mid, out = source((16, 16)), layer((16, 16)), layer((16, 16), "r = 2 * sum(exc)")
+    Convolution(inp, mid, "exc").connect_filter(EDGE)
+    Convolution(mid, out, "exc").connect_filter(BOX)
+    watch = ann.Monitor(mid, ["r", "sum(exc)"])
+    ann.compile()
+    labels = ann.network.default_network().engine._labels
+    assert "update pop1" not in labels and "update pop2" in labels
+    xs = [rng.random((16, 16)) for _ in range(4)]
+    previous = np.zeros((16, 16))
+    for x in xs:
+        inp.r = x
+        ann.step()
+        assert_close(out.r, 2 * reference.convolution(previous, BOX, (16, 16)))
+        previous = reference.convolution(x, EDGE, (16, 16))
+        assert_close(mid.r, previous)
+    expected = np.stack([reference.convolution(x, EDGE, (16, 16)) for x in xs])
+    assert_close(watch.get("r", keep=True), expected)
+    assert_close(watch.get("sum(exc)"), expected)
