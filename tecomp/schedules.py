@@ -48,11 +48,15 @@ def default_knobs(spec) -> dict:
                 "parallel": spec.size * len(spec.outputs) >= PARALLEL_MIN_WORK}
     axis = _vector_axis(spec)
     widths = _widths(spec.post[axis], spec.dtype) if axis is not None else []
+    # With the filters in the vector, a tile of 4 neighbouring positions reuses each weight
+    # vector 4 times from registers (the classic direct-convolution micro-kernel).
+    block_axis = len(spec.post) - 2 if spec.bank and widths and axis == len(spec.post) - 1 \
+        and len(spec.post) > 1 and spec.post[-2] % 4 == 0 and spec.taps > 1 else None
     return {
         "vector_axis": axis if widths else None,
         "vector_width": _default_width(widths, spec.dtype),
-        "block_axis": None,
-        "block": 1,
+        "block_axis": block_axis,
+        "block": 1 if block_axis is None else 4,
         "parallel": math.prod(spec.post) * spec.taps >= PARALLEL_MIN_WORK,
         "unroll": spec.taps <= MAX_UNROLL_TAPS,
         "inline_padding": False,
@@ -140,7 +144,8 @@ def schedule_window(sch: s_tir.Schedule, spec: WindowSpec, knobs: dict) -> None:
     for name in _stage_names(sch):
         if name.startswith("P_") or name.startswith("G_"):
             shape = tuple(_block_extents(sch, name))
-            widths = _widths(shape[-1], spec.dtype)
+            # whole registers only: LLVM vectorises odd-sized rows better than short vectors
+            widths = [w for w in _widths(shape[-1], spec.dtype) if w >= lanes(spec.dtype)]
             _schedule_elementwise(sch, name, shape, widths[-1] if widths else 1,
                                   knobs["parallel"])
     block = sch.get_sblock("Y")
