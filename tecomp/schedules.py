@@ -69,7 +69,8 @@ def candidates(spec) -> list[dict]:
         return [{"vector_width": w, "parallel": p}
                 for w in _widths(spec.size, spec.dtype) + [1] for p in (False, True)]
     strides = pre_strides(spec)
-    vectors = [(a, w) for a, stride in enumerate(strides) if stride is not None
+    vectors = [(a, w) for a, stride in enumerate(strides)
+               if stride is not None and stride <= MAX_VECTOR_STRIDE
                for w in _widths(spec.post[a], spec.dtype)] + [(None, 1)]
     padded = any(spec.reach(a) != (0, 0) for a in range(len(spec.pre)))
     out = []

@@ -26,7 +26,7 @@ from pathlib import Path
 from . import cache, schedules
 from .specs import NeuronSpec, WindowSpec, from_dict, to_dict
 
-CANDIDATE_TIMEOUT = 120.0  # seconds to build and time one candidate
+CANDIDATE_TIMEOUT = 60.0  # seconds to build and time one candidate
 
 
 @dataclass
