@@ -308,11 +308,16 @@ def scaling(runs: dict, x: str = "pixels", xlabel: str = "post neurons", title: 
         ax.plot(xs, ys, "o-", color=f"C{i}", label=f"{threads} thread(s)")
         ax.plot(xs, [ys[-1] * v / xs[-1] for v in xs], ":", color=f"C{i}",
                 label=f"ideal, {threads}t")
-    ax.set_xscale("log")
     ax.set_yscale("log")
+    return _finish(fig, ax, runs, x, xlabel, "ms per step (median)", title)
+
+
+def _finish(fig, ax, runs: dict, x: str, xlabel: str, ylabel: str, title: str):
+    """The decoration every scaling figure shares: log x axis with the measured sizes."""
+    ax.set_xscale("log")
     _ticks(ax, runs, x)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("ms per step (median)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(which="both", alpha=0.3)
     ax.legend(fontsize="small")
@@ -332,14 +337,7 @@ def speedup(runs: dict, x: str = "pixels", xlabel: str = "post neurons", title: 
                     label=f"{base_threads} → {threads} threads")
             ax.axhline(threads / base_threads, ls=":", color=f"C{i}", label="ideal")
     ax.axhline(1.0, color="k", lw=0.5)
-    ax.set_xscale("log")
-    _ticks(ax, runs, x)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("speed-up")
-    ax.set_title(title)
-    ax.grid(which="both", alpha=0.3)
-    ax.legend(fontsize="small")
-    return fig
+    return _finish(fig, ax, runs, x, xlabel, "speed-up", title)
 
 
 def variant_bars(rows: list[dict], variants: tuple[str, ...] = ("float32", "float64"),
