@@ -152,7 +152,8 @@ class Engine:
         update_calls = [(pop, compile_kernel(spec, tuned=self.tuned), spec)
                         for pop, spec in self.updates.items()
                         if spec is not None and pop not in self.forwards]
-        self._labels = [*(f"ring {pop.name}.{var}" for pop, var in self.rings),
+        # what each call of a step is, in order (profile() labels its timings with these)
+        self.kernel_names = [*(f"ring {pop.name}.{var}" for pop, var in self.rings),
                         *(p.name for p in self.net.projections),
                         *(f"update {pop.name}" for pop, _, _ in update_calls)]
         plans = []
@@ -199,7 +200,7 @@ class Engine:
         and the second buffers are overwritten; state at the start of the step is kept)."""
         calls = self._plans[self.steps % len(self._plans)]
         times = {}
-        for label, (fn, args) in zip(self._labels, calls, strict=True):
+        for label, (fn, args) in zip(self.kernel_names, calls, strict=True):
             fn(*args)
             samples = []
             for _ in range(repeat):

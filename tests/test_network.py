@@ -252,7 +252,7 @@ def test_an_update_that_copies_one_projection_runs_inside_it(rng):
     Convolution(mid, out, "exc").connect_filter(BOX)
     watch = ann.Monitor(mid, ["r", "sum(exc)"])
     ann.compile()
-    labels = ann.network.default_network().engine._labels
+    labels = ann.network.default_network().engine.kernel_names
     assert "update pop1" not in labels and "update pop2" in labels
     xs = [rng.random((16, 16)) for _ in range(4)]
     previous = np.zeros((16, 16))
