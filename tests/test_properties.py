@@ -56,27 +56,35 @@ def convolutions(draw):
                 precision=draw(st.sampled_from(["double", "float"])))
 
 
-def drive(pre, post, steps, rng, delay):
-    """Run `steps` steps with a new input each step; return the inputs and post.r after each."""
+def layers(case):
+    """A fresh default network in the case's precision: an input layer and a summing layer."""
+    ann.clear()
+    ann.setup(precision=case["precision"])
+    pre = ann.Population(case["pre"], ann.Neuron(parameters="r = 0.0"))
+    post = ann.Population(case["post"], ann.Neuron(equations="r = sum(exc)"))
+    return pre, post
+
+
+def check_steps(case, pre, post, seed, expected):
+    """Compile, feed a new input each step for delay + 2 steps, and compare post.r after each
+    with `expected` of the input `delay` steps back (zeros before the first)."""
+    dtype = "float64" if case["precision"] == "double" else "float32"
     ann.compile()
-    inputs, outputs = [], []
-    for _ in range(steps):
-        x = rng.random(pre.geometry)
-        pre.r = x
+    rng = np.random.default_rng(seed)
+    inputs = []
+    for step in range(case["delay"] + 2):
+        inputs.append(rng.random(pre.geometry))
+        pre.r = inputs[-1]
         ann.step()
-        inputs.append(x)
-        outputs.append(post.r)
-    return inputs, outputs
+        source = step - case["delay"]
+        x = inputs[source] if source >= 0 else np.zeros(case["pre"])
+        assert_close(post.r, expected(x), dtype)
 
 
 @PROPERTY
 @given(convolutions(), st.integers(0, 2**32 - 1))
 def test_convolution_matches_reference(case, seed):
-    ann.clear()
-    ann.setup(precision=case["precision"])
-    dtype = "float64" if case["precision"] == "double" else "float32"
-    pre = ann.Population(case["pre"], ann.Neuron(parameters="r = 0.0"))
-    post = ann.Population(case["post"], ann.Neuron(equations="r = sum(exc)"))
+    pre, post = layers(case)
     proj = Convolution(pre, post, "exc", psp=case["psp"], operation=case["operation"])
     connect = proj.connect_filters if case["bank"] else proj.connect_filter
     options = dict(padding=case["padding"], subsampling=case["subsampling"],
@@ -84,19 +92,10 @@ def test_convolution_matches_reference(case, seed):
     if case["keep"]:
         options["keep_last_dimension"] = True
     connect(case["weights"], **options)
-    inputs, outputs = drive(pre, post, case["delay"] + 2, np.random.default_rng(seed),
-                            case["delay"])
-
-    def expected(x):
-        return reference.convolution(
-            x, case["weights"], case["post"], bank=case["bank"],
-            keep_last_dimension=case["keep"], padding=case["padding"],
-            subsampling=case["subsampling"], psp=case["psp"], operation=case["operation"])
-
-    for step, out in enumerate(outputs):
-        source = step - case["delay"]
-        x = inputs[source] if source >= 0 else np.zeros(case["pre"])
-        assert_close(out, expected(x), dtype)
+    check_steps(case, pre, post, seed, lambda x: reference.convolution(
+        x, case["weights"], case["post"], bank=case["bank"],
+        keep_last_dimension=case["keep"], padding=case["padding"],
+        subsampling=case["subsampling"], psp=case["psp"], operation=case["operation"]))
 
 
 @st.composite
@@ -121,18 +120,8 @@ def poolings(draw):
 @PROPERTY
 @given(poolings(), st.integers(0, 2**32 - 1))
 def test_pooling_matches_reference(case, seed):
-    ann.clear()
-    ann.setup(precision=case["precision"])
-    dtype = "float64" if case["precision"] == "double" else "float32"
-    pre = ann.Population(case["pre"], ann.Neuron(parameters="r = 0.0"))
-    post = ann.Population(case["post"], ann.Neuron(equations="r = sum(exc)"))
+    pre, post = layers(case)
     proj = Pooling(pre, post, "exc", psp=case["psp"], operation=case["operation"])
     proj.connect_pooling(extent=case["extent"], delays=float(case["delay"]))
-    inputs, outputs = drive(pre, post, case["delay"] + 2, np.random.default_rng(seed),
-                            case["delay"])
-    for step, out in enumerate(outputs):
-        source = step - case["delay"]
-        x = inputs[source] if source >= 0 else np.zeros(case["pre"])
-        expected = reference.pooling(x, case["post"], extent=case["extent"], psp=case["psp"],
-                                     operation=case["operation"])
-        assert_close(out, expected, dtype)
+    check_steps(case, pre, post, seed, lambda x: reference.pooling(
+        x, case["post"], extent=case["extent"], psp=case["psp"], operation=case["operation"]))
