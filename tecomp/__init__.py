@@ -17,8 +17,9 @@ from .monitor import Monitor
 from .network import Network, clear, compile, get_time, reset, setup, simulate, step, tune
 from .neuron import Neuron, Parameter
 from .population import Population
+from .version import VERSION
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 __all__ = [
     "EquationError", "InvalidTypeError", "InvalidValueError", "Monitor", "Network",

@@ -5,30 +5,65 @@ A record is found by a key that holds everything the best schedule depends on: t
 features), the TVM and tvm-ffi versions, the template version and the thread count.
 
 Records live in the user cache (`TECOMP_CACHE`, default `~/.cache/tecomp`) and in the
-project's committed `schedules/` folder (`TECOMP_SCHEDULES` overrides it). Unreadable,
-foreign or stale records are skipped with a warning. Writes go to a temporary file that
-replaces the target atomically, under a lock that merges concurrent tuners' trials.
+committed records shipped with the package (the repository's `schedules/` folder, installed
+as `tecomp.records`; `TECOMP_SCHEDULES` overrides it). Unreadable, foreign or stale records
+are skipped with a warning. Writes go to a temporary file that replaces the target
+atomically, under a lock that merges concurrent tuners' trials.
+
+A compiled kernel is keyed by the record key, its knobs and `code_digest()`: a hash of the
+whole core package (every module that can shape generated code) and tecomp's version.
 """
 
 import contextlib
 import fcntl
 import functools
 import hashlib
+import importlib.resources
 import json
+import math
 import os
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import tvm
 import tvm_ffi
 
 from . import build
-from .schedules import TEMPLATE_VERSION, candidates
-from .specs import NeuronSpec, WindowSpec, to_dict
+from .errors import KnobError
+from .knobs import Knobs, TraceKnobs, knobs_from_dict, knobs_to_dict
+from .schedules import TEMPLATE_VERSION, candidates, template
+from .specs import NeuronSpec, WindowSpec, from_dict, to_dict
+from .version import VERSION
 
 FORMAT = 1
+PACKAGE = Path(__file__).resolve().parent
+# Tooling, not library: it never shapes a kernel, so changing it keeps the kernel cache.
+TOOLING = ("tools",)
+
+
+@dataclass(frozen=True)
+class Record:
+    """A tuned schedule as read from disk: the key it was tuned for, the best knobs and
+    their time, the template defaults' time and every trial."""
+
+    path: Path
+    key: dict
+    knobs: Knobs
+    best_ms: float
+    default_ms: float
+    trials: list
+    updated: str = ""
+
+    @property
+    def spec(self) -> WindowSpec | NeuronSpec:
+        return from_dict(self.key["spec"])
+
+    @property
+    def threads(self) -> int:
+        return self.key["threads"]
 
 
 def user_dir() -> Path:
@@ -36,8 +71,10 @@ def user_dir() -> Path:
 
 
 def committed_dir() -> Path:
-    return Path(os.environ.get("TECOMP_SCHEDULES") or
-                Path(__file__).resolve().parent.parent / "schedules")
+    """The committed records: `schedules/` in a checkout, `tecomp/records` when installed."""
+    if os.environ.get("TECOMP_SCHEDULES"):
+        return Path(os.environ["TECOMP_SCHEDULES"])
+    return Path(str(importlib.resources.files("tecomp.records")))
 
 
 @functools.cache
@@ -66,44 +103,56 @@ def record_name(spec: WindowSpec | NeuronSpec, key_digest: str) -> str:
     return f"neuron-{spec.size}-{spec.dtype}-{key_digest}.json"
 
 
-def lookup(spec: WindowSpec | NeuronSpec, threads: int | None = None) -> dict | None:
+def lookup(spec: WindowSpec | NeuronSpec, threads: int | None = None) -> Record | None:
     """The best valid record for this spec and environment, or None."""
     wanted = key(spec, threads)
     name = record_name(spec, digest(wanted))
-    valid = {json.dumps(k, sort_keys=True) for k in candidates(spec)}
+    valid = set(candidates(spec))
     best = None
     for folder in (user_dir() / "records", committed_dir()):
         path = folder / name
-        if not path.exists():
-            continue
-        record = _read(path)
+        record = _read(path, template(spec)) if path.exists() else None
         if record is None:
             continue
-        if record.get("key") != wanted:
+        if record.key != wanted:
             warnings.warn(f"tecomp: ignoring {path}: it was tuned for another spec or "
                           "environment", stacklevel=2)
-        elif json.dumps(record.get("knobs"), sort_keys=True) not in valid and \
-                not isinstance(record["knobs"].get("trace"), str):
+        elif record.knobs not in valid and not isinstance(record.knobs, TraceKnobs):
             warnings.warn(f"tecomp: ignoring {path}: its knobs are not valid for this "
                           "template version", stacklevel=2)
-        elif best is None or record["best_ms"] < best["best_ms"]:
+        elif best is None or record.best_ms < best.best_ms:
             best = record
     return best
 
 
-def _read(path: Path) -> dict | None:
+def is_current(record: Record) -> bool:
+    """Whether a record was tuned for this machine, these versions and its thread count."""
     try:
-        record = json.loads(path.read_text())
-        if record.get("format") != FORMAT or not isinstance(record.get("knobs"), dict):
-            raise ValueError(f"format {record.get('format')!r}")
-        float(record["best_ms"])
-        return record
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        return key(record.spec, record.key.get("threads")) == record.key
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+
+
+def _read(path: Path, kind: str | None = None) -> Record | None:
+    """A record, or None (with a warning) for anything unreadable, foreign or absurd."""
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError(f"format {data.get('format') if isinstance(data, dict) else data!r}")
+        if kind is None:
+            kind = "update" if data["key"]["spec"]["type"] == "NeuronSpec" else "window"
+        best, default = float(data["best_ms"]), float(data["default_ms"])
+        if not (math.isfinite(best) and best > 0):
+            raise ValueError(f"best_ms {data['best_ms']!r} is not a positive time")
+        return Record(path, data["key"], knobs_from_dict(kind, data["knobs"]), best, default,
+                      list(data.get("trials", [])), str(data.get("updated", "")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, KnobError,
+            RecursionError) as err:
         warnings.warn(f"tecomp: ignoring unreadable schedule record {path}: {err}", stacklevel=3)
         return None
 
 
-def save(spec: WindowSpec | NeuronSpec, knobs: dict, best_ms: float, default_ms: float,
+def save(spec: WindowSpec | NeuronSpec, knobs: Knobs, best_ms: float, default_ms: float,
          trials: list[dict], threads: int | None = None, folder: Path | None = None) -> Path:
     """Write (or merge into) the record of a spec; the faster schedule wins, trials add up."""
     wanted = key(spec, threads)
@@ -111,14 +160,14 @@ def save(spec: WindowSpec | NeuronSpec, knobs: dict, best_ms: float, default_ms:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / record_name(spec, digest(wanted))
     with _locked(path):
-        old = _read(path) if path.exists() else None
-        record = {"format": FORMAT, "key": wanted, "knobs": knobs, "best_ms": best_ms,
-                  "default_ms": default_ms, "trials": trials,
+        old = _read(path, template(spec)) if path.exists() else None
+        record = {"format": FORMAT, "key": wanted, "knobs": knobs_to_dict(knobs),
+                  "best_ms": best_ms, "default_ms": default_ms, "trials": trials,
                   "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        if old is not None and old.get("key") == wanted:
-            record["trials"] = old.get("trials", []) + trials
-            if old["best_ms"] <= best_ms:
-                record.update(knobs=old["knobs"], best_ms=old["best_ms"])
+        if old is not None and old.key == wanted:
+            record["trials"] = old.trials + trials
+            if old.best_ms <= best_ms:
+                record.update(knobs=knobs_to_dict(old.knobs), best_ms=old.best_ms)
         write_atomic(path, json.dumps(record, indent=1, sort_keys=True))
     return path
 
@@ -140,7 +189,7 @@ def _locked(path: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def records(folder: Path | None = None) -> list[tuple[Path, dict]]:
+def records(folder: Path | None = None) -> list[Record]:
     """Every readable record of the user cache and the committed folder (for --list)."""
     folders = [folder] if folder else [user_dir() / "records", committed_dir()]
     found = []
@@ -148,22 +197,28 @@ def records(folder: Path | None = None) -> list[tuple[Path, dict]]:
         for path in sorted(Path(f).glob("*.json")) if Path(f).is_dir() else []:
             record = _read(path)
             if record is not None:
-                found.append((path, record))
+                found.append(record)
     return found
+
+
+def core_modules() -> list[Path]:
+    """Every module of the library proper (what `code_digest` hashes)."""
+    return sorted(p for p in PACKAGE.rglob("*.py")
+                  if p.relative_to(PACKAGE).parts[0] not in TOOLING)
 
 
 @functools.cache
 def code_digest() -> str:
-    """A hash of the modules that turn a spec and knobs into code: a compiled kernel is
-    stale as soon as any of them changes."""
-    here = Path(__file__).parent
-    return digest([(here / f"{name}.py").read_text()
-                   for name in ("lowering", "schedules", "build", "metaschedule")])
+    """A hash of tecomp's version and of every core module: a compiled kernel is stale as
+    soon as anything that could shape its code changes."""
+    return digest([VERSION] + [[str(p.relative_to(PACKAGE)), p.read_text()]
+                               for p in core_modules()])
 
 
-def library_path(spec: WindowSpec | NeuronSpec, knobs: dict) -> Path:
+def library_path(spec: WindowSpec | NeuronSpec, knobs: Knobs) -> Path:
     """Where the compiled kernel of a spec with these knobs is kept."""
-    return user_dir() / "kernels" / f"{digest([key(spec), knobs, code_digest()])}.so"
+    return user_dir() / "kernels" / \
+        f"{digest([key(spec), knobs_to_dict(knobs), code_digest()])}.so"
 
 
 def load_library(path: Path):

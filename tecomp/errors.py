@@ -28,4 +28,10 @@ class EquationError(InvalidValueError):
 
 
 class NetworkStateError(TecompError, RuntimeError):
-    """An operation the network's state does not allow (e.g. adding a layer after compile())."""
+    """An operation the network's state does not allow (e.g. adding a layer after compile()).
+
+    A RuntimeError, not a ValueError: the values are fine, the moment is not."""
+
+
+class KnobError(InvalidValueError):
+    """Schedule knobs that no template accepts (a misspelt name, a value of the wrong type)."""

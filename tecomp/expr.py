@@ -1,6 +1,7 @@
 """Expressions of the neuron and psp languages, parsed into small hashable trees.
 
-A tree is a nested tuple, so it can sit inside a frozen spec and be part of a cache key:
+A tree is a nested tuple whose first element is its `Kind`, so it can sit inside a frozen
+spec and be part of a cache key:
 
     ("const", 0.5)                 a number
     ("var", "tau")                 a parameter or variable of the population (or `w` in a psp)
@@ -23,16 +24,84 @@ A tree is a nested tuple, so it can sit inside a frozen spec and be part of a ca
 import ast
 import math
 import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
 
 from .errors import EquationError
 
 Expr = tuple
 
-# name -> number of arguments (the psp language)
-FUNCTIONS = {
-    "exp": 1, "log": 1, "sqrt": 1, "abs": 1, "fabs": 1, "tanh": 1, "sin": 1, "cos": 1,
-    "pos": 1, "positive": 1, "neg": 1, "negative": 1, "clip": 3, "power": 2,
-}
+
+class Kind(StrEnum):
+    """The node kinds of a tree. Members are strings (`Kind.BIN == "bin"`), so trees stay
+    plain tuples that hash, compare and serialise to JSON like the strings they hold."""
+
+    CONST = "const"
+    VAR = "var"
+    PRE = "pre"
+    SUM = "sum"
+    LET = "let"
+    DERIV = "deriv"
+    CALL = "call"
+    BIN = "bin"
+    NEG = "neg"
+    CMP = "cmp"
+    BOOL = "bool"
+    NOT = "not"
+
+    __hash__ = str.__hash__  # equal to its string, so it must hash like it
+    __repr__ = str.__repr__
+
+
+LEAVES = frozenset({Kind.CONST, Kind.VAR, Kind.PRE, Kind.SUM, Kind.LET, Kind.DERIV})
+_BINARY = frozenset({Kind.BIN, Kind.CMP, Kind.BOOL})  # (kind, op, a, b)
+_UNARY_KINDS = frozenset({Kind.NEG, Kind.NOT})  # (kind, a)
+
+
+@dataclass(frozen=True)
+class Function:
+    """One function of the languages, stated once: the parser checks `arity`, the constant
+    folder calls `evaluate` on floats, and lowering calls `lower(tvm, *args)` where `tvm`
+    has the `te` and `tirx` modules (so this module imports without TVM)."""
+
+    name: str
+    arity: int
+    evaluate: Callable[..., float]
+    lower: Callable
+
+
+def _zero(tvm, x):
+    return tvm.tirx.const(0.0, x.dtype)
+
+
+def _functions(*table: Function) -> dict[str, Function]:
+    return {f.name: f for f in table}
+
+
+# the psp language (and the neuron language, which adds ITE and user functions)
+FUNCTIONS = _functions(
+    Function("exp", 1, math.exp, lambda tvm, x: tvm.te.exp(x)),
+    Function("log", 1, math.log, lambda tvm, x: tvm.te.log(x)),
+    Function("sqrt", 1, math.sqrt, lambda tvm, x: tvm.te.sqrt(x)),
+    Function("abs", 1, abs, lambda tvm, x: tvm.te.abs(x)),
+    Function("fabs", 1, abs, lambda tvm, x: tvm.te.abs(x)),
+    Function("tanh", 1, math.tanh, lambda tvm, x: tvm.te.tanh(x)),
+    Function("sin", 1, math.sin, lambda tvm, x: tvm.te.sin(x)),
+    Function("cos", 1, math.cos, lambda tvm, x: tvm.te.cos(x)),
+    Function("pos", 1, lambda v: max(v, 0.0), lambda tvm, x: tvm.tirx.Max(x, _zero(tvm, x))),
+    Function("positive", 1, lambda v: max(v, 0.0),
+             lambda tvm, x: tvm.tirx.Max(x, _zero(tvm, x))),
+    Function("neg", 1, lambda v: min(v, 0.0), lambda tvm, x: tvm.tirx.Min(x, _zero(tvm, x))),
+    Function("negative", 1, lambda v: min(v, 0.0),
+             lambda tvm, x: tvm.tirx.Min(x, _zero(tvm, x))),
+    Function("clip", 3, lambda v, lo, hi: min(max(v, lo), hi),
+             lambda tvm, x, lo, hi: tvm.tirx.Min(tvm.tirx.Max(x, lo), hi)),
+    Function("power", 2, math.pow, lambda tvm, x, y: tvm.te.power(x, y)),
+)
+# ite(condition, a, b): both branches are computed, so the loop vectorises
+ITE = Function("ite", 3, lambda c, a, b: a if c else b,
+               lambda tvm, c, a, b: tvm.tirx.Select(c, a, b))
 # Marker the neuron parser writes in place of `dx/dt` (same length, so columns stay right).
 DERIVATIVE = "_d"
 
@@ -46,9 +115,9 @@ def parse(source: str, line: str | None = None, offset: int = 0,
           known: set[str] | None = None, functions: dict | None = None) -> Expr:
     """Parse one expression; errors quote `line` (default: the source) with a caret under
     the column (`offset` = where `source` starts in `line`). With `known`, any other plain
-    name is an error. `functions` (default FUNCTIONS) maps a name to its number of
-    arguments, or to `(parameters, body)` for a user function, which is inlined; "ite" and
-    DERIVATIVE are understood when present."""
+    name is an error. `functions` (default FUNCTIONS) maps a name to its `Function`, or
+    to `(parameters, body)` for a user function, which is inlined; ITE and DERIVATIVE are
+    understood when present."""
     line = source if line is None else line
     try:
         node = ast.parse(source.strip(), mode="eval").body
@@ -73,33 +142,33 @@ class _Converter:
         if isinstance(node, ast.Constant):
             if isinstance(node.value, bool) or not isinstance(node.value, int | float):
                 raise self.fail(f"expected a number, got {node.value!r}", node)
-            return ("const", float(node.value))
+            return (Kind.CONST, float(node.value))
         if isinstance(node, ast.Name):
             if self.known is not None and node.id not in self.known:
                 known_here = ", ".join(sorted(self.known)) or "none"
                 raise self.fail(f"unknown name {node.id!r}; known here: {known_here}", node)
-            return ("var", node.id)
+            return (Kind.VAR, node.id)
         if isinstance(node, ast.Attribute):
             if isinstance(node.value, ast.Name) and node.value.id == "pre":
-                return ("pre", node.attr)
+                return (Kind.PRE, node.attr)
             raise self.fail("only pre.<variable> may use a dot", node)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
             inner = self(node.operand)
             if isinstance(node.op, ast.UAdd):
                 return inner
-            return ("const", -inner[1]) if inner[0] == "const" else ("neg", inner)
+            return (Kind.CONST, -inner[1]) if inner[0] == Kind.CONST else (Kind.NEG, inner)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
             left, right = self(node.left), self(node.right)
-            if isinstance(node.op, ast.Div) and right == ("const", 0.0):
+            if isinstance(node.op, ast.Div) and right == (Kind.CONST, 0.0):
                 raise self.fail("division by zero", node.right)
-            return ("bin", _BINOPS[type(node.op)], left, right)
+            return (Kind.BIN, _BINOPS[type(node.op)], left, right)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             return self.call(node)
-        if isinstance(node, ast.IfExp) and "ite" in self.functions:
-            return ("call", "ite", (self.condition(node.test), self(node.body), self(node.orelse)))
+        if isinstance(node, ast.IfExp) and ITE.name in self.functions:
+            return (Kind.CALL, ITE.name, (self.condition(node.test), self(node.body), self(node.orelse)))
         if isinstance(node, ast.Compare | ast.BoolOp) or (
                 isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)):
-            where = "ite(condition, a, b)" if "ite" in self.functions else "a neuron's ite()"
+            where = "ite(condition, a, b)" if ITE.name in self.functions else "a neuron's ite()"
             raise self.fail(f"a condition is only allowed as the first argument of {where}",
                             node)
         raise self.fail(f"unsupported syntax {type(node).__name__}; expected numbers, names, "
@@ -111,107 +180,114 @@ class _Converter:
             raise self.fail(f"{name}() takes no keyword arguments", node)
         if name == "sum":
             if not node.args:
-                return ("sum", "")
+                return (Kind.SUM, "")
             if len(node.args) != 1 or not isinstance(node.args[0], ast.Name):
                 raise self.fail("sum() takes one target name, e.g. sum(exc), or none", node)
-            return ("sum", node.args[0].id)
+            return (Kind.SUM, node.args[0].id)
         if name == DERIVATIVE and name in self.functions:
-            return ("deriv", node.args[0].id)
+            return (Kind.DERIV, node.args[0].id)
         if name not in self.functions:
             known = ", ".join(sorted(f for f in self.functions if f != DERIVATIVE))
             raise self.fail(f"unknown function {name}(); known: sum, {known}", node)
         spec = self.functions[name]
-        count = spec if isinstance(spec, int) else len(spec[0])
+        count = spec.arity if isinstance(spec, Function) else len(spec[0])
         if len(node.args) != count:
             raise self.fail(f"{name}() takes {count} argument(s), got {len(node.args)}", node)
-        if name == "ite":
+        if spec is ITE:
             first = self.condition(node.args[0])
-            return ("call", "ite", (first, self(node.args[1]), self(node.args[2])))
+            return (Kind.CALL, ITE.name, (first, self(node.args[1]), self(node.args[2])))
         args = tuple(self(a) for a in node.args)
-        if isinstance(spec, int):
-            return ("call", name, args)
+        if isinstance(spec, Function):
+            return (Kind.CALL, name, args)
         params, body = spec  # a user function: its body with the arguments put in
-        return substitute(body, {("var", p): a for p, a in zip(params, args, strict=True)})
+        return substitute(body, {(Kind.VAR, p): a for p, a in zip(params, args, strict=True)})
 
     def condition(self, node: ast.AST) -> Expr:
         if isinstance(node, ast.Compare):
             operands = [self(node.left), *(self(c) for c in node.comparators)]
-            tests = [("cmp", _CMPOPS[type(op)], a, b)
+            tests = [(Kind.CMP, _CMPOPS[type(op)], a, b)
                      for op, a, b in zip(node.ops, operands, operands[1:], strict=False)]
             result = tests[0]
             for test in tests[1:]:  # a < b < c means a < b and b < c
-                result = ("bool", "and", result, test)
+                result = (Kind.BOOL, "and", result, test)
             return result
         if isinstance(node, ast.BoolOp):
             op = "and" if isinstance(node.op, ast.And) else "or"
             parts = [self.condition(v) for v in node.values]
             result = parts[0]
             for part in parts[1:]:
-                result = ("bool", op, result, part)
+                result = (Kind.BOOL, op, result, part)
             return result
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            return ("not", self.condition(node.operand))
-        return ("cmp", "!=", self(node), ("const", 0.0))  # a number is true when not 0, as in C
+            return (Kind.NOT, self.condition(node.operand))
+        return (Kind.CMP, "!=", self(node), ZERO)  # a number is true when not 0, as in C
 
 
-def names(expr: Expr, kind: str) -> set[str]:
-    """Every name of one kind ("var", "pre", "sum", "let" or "deriv") used in the tree."""
+def names(expr: Expr, kind: Kind) -> set[str]:
+    """Every name of one leaf kind (VAR, PRE, SUM, LET or DERIV) used in the tree."""
     found = {expr[1]} if expr[0] == kind else set()
     for child in children(expr):
         found |= names(child, kind)
     return found
 
 
+def children(expr: Expr) -> tuple[Expr, ...]:
+    """The sub-trees of a node; the only place besides `rebuild` that knows node shapes."""
+    kind = expr[0]
+    if kind == Kind.CALL:
+        return expr[2]
+    if kind in _BINARY:
+        return (expr[2], expr[3])
+    if kind in _UNARY_KINDS:
+        return (expr[1],)
+    return ()
+
+
+def rebuild(expr: Expr, kids: tuple[Expr, ...]) -> Expr:
+    """A node like `expr` with other sub-trees (in the order `children` gives them)."""
+    kind = expr[0]
+    if kind == Kind.CALL:
+        return (kind, expr[1], tuple(kids))
+    if kind in _BINARY:
+        return (kind, expr[1], *kids)
+    if kind in _UNARY_KINDS:
+        return (kind, kids[0])
+    return expr
+
+
 def substitute(expr: Expr, table: dict[Expr, Expr]) -> Expr:
     """Replace every sub-tree found in `table` (e.g. a variable by its new value)."""
     if expr in table:
         return table[expr]
-    kind = expr[0]
-    if kind == "call":
-        return ("call", expr[1], tuple(substitute(a, table) for a in expr[2]))
-    if kind in ("bin", "cmp", "bool"):
-        return (kind, expr[1], substitute(expr[2], table), substitute(expr[3], table))
-    if kind in ("neg", "not"):
-        return (kind, substitute(expr[1], table))
-    return expr
-
-
-def children(expr: Expr) -> tuple[Expr, ...]:
-    kind = expr[0]
-    if kind == "call":
-        return expr[2]
-    if kind in ("bin", "cmp", "bool"):
-        return (expr[2], expr[3])
-    if kind in ("neg", "not"):
-        return (expr[1],)
-    return ()
+    kids = children(expr)
+    return rebuild(expr, tuple(substitute(c, table) for c in kids)) if kids else expr
 
 
 def to_source(expr: Expr) -> str:
     """Readable form of a tree (used in messages and reprs)."""
     kind = expr[0]
-    if kind == "const":
+    if kind == Kind.CONST:
         return repr(expr[1])
-    if kind in ("var", "let"):
+    if kind in (Kind.VAR, Kind.LET):
         return expr[1]
-    if kind == "pre":
+    if kind == Kind.PRE:
         return f"pre.{expr[1]}"
-    if kind == "sum":
+    if kind == Kind.SUM:
         return f"sum({expr[1]})"
-    if kind == "deriv":
+    if kind == Kind.DERIV:
         return f"d{expr[1]}/dt"
-    if kind == "call":
+    if kind == Kind.CALL:
         return f"{expr[1]}({', '.join(to_source(a) for a in expr[2])})"
-    if kind == "neg":
+    if kind == Kind.NEG:
         return f"-({to_source(expr[1])})"
-    if kind == "not":
+    if kind == Kind.NOT:
         return f"not ({to_source(expr[1])})"
     return f"({to_source(expr[2])} {expr[1]} {to_source(expr[3])})"
 
 
 # -- algebra: constructors that fold constants, and linear decomposition -----------------------
 
-ZERO, ONE = ("const", 0.0), ("const", 1.0)
+ZERO, ONE = (Kind.CONST, 0.0), (Kind.CONST, 1.0)
 
 
 def add(a: Expr, b: Expr) -> Expr:
@@ -219,11 +295,11 @@ def add(a: Expr, b: Expr) -> Expr:
         return b
     if b == ZERO:
         return a
-    if a[0] == b[0] == "const":
-        return ("const", a[1] + b[1])
-    if b[0] == "neg":
+    if a[0] == b[0] == Kind.CONST:
+        return (Kind.CONST, a[1] + b[1])
+    if b[0] == Kind.NEG:
         return sub(a, b[1])
-    return ("bin", "+", a, b)
+    return (Kind.BIN, "+", a, b)
 
 
 def sub(a: Expr, b: Expr) -> Expr:
@@ -231,9 +307,9 @@ def sub(a: Expr, b: Expr) -> Expr:
         return a
     if a == ZERO:
         return neg(b)
-    if a[0] == b[0] == "const":
-        return ("const", a[1] - b[1])
-    return ("bin", "-", a, b)
+    if a[0] == b[0] == Kind.CONST:
+        return (Kind.CONST, a[1] - b[1])
+    return (Kind.BIN, "-", a, b)
 
 
 def mul(a: Expr, b: Expr) -> Expr:
@@ -243,27 +319,27 @@ def mul(a: Expr, b: Expr) -> Expr:
         return b
     if b == ONE:
         return a
-    if a[0] == b[0] == "const":
-        return ("const", a[1] * b[1])
-    return ("bin", "*", a, b)
+    if a[0] == b[0] == Kind.CONST:
+        return (Kind.CONST, a[1] * b[1])
+    return (Kind.BIN, "*", a, b)
 
 
 def div(a: Expr, b: Expr) -> Expr:
     if b == ONE or a == ZERO:
         return a
-    if a[0] == b[0] == "const" and b[1] != 0.0:
-        return ("const", a[1] / b[1])
-    return ("bin", "/", a, b)
+    if a[0] == b[0] == Kind.CONST and b[1] != 0.0:
+        return (Kind.CONST, a[1] / b[1])
+    return (Kind.BIN, "/", a, b)
 
 
 def neg(a: Expr) -> Expr:
-    if a[0] == "const":
-        return ("const", -a[1])
-    if a[0] == "neg":
+    if a[0] == Kind.CONST:
+        return (Kind.CONST, -a[1])
+    if a[0] == Kind.NEG:
         return a[1]
-    if a[0] == "bin" and a[1] == "-":  # -(x - y) = y - x
+    if a[0] == Kind.BIN and a[1] == "-":  # -(x - y) = y - x
         return sub(a[3], a[2])
-    return ("neg", a)
+    return (Kind.NEG, a)
 
 
 def linear(expr: Expr, x: Expr) -> tuple[Expr, Expr] | None:
@@ -277,9 +353,9 @@ def linear(expr: Expr, x: Expr) -> tuple[Expr, Expr] | None:
     parts = [linear(c, x) for c in children(expr)]
     if None in parts:
         return None
-    if kind == "neg":
+    if kind == Kind.NEG:
         return neg(parts[0][0]), neg(parts[0][1])
-    if kind != "bin" or expr[1] == "**":
+    if kind != Kind.BIN or expr[1] == "**":
         return None
     (a1, b1), (a2, b2) = parts
     op = expr[1]
@@ -299,39 +375,24 @@ def contains(expr: Expr, part: Expr) -> bool:
     return expr == part or any(contains(c, part) for c in children(expr))
 
 
-def fold(expr: Expr) -> Expr:
+def fold(expr: Expr, functions: dict | None = None) -> Expr:
     """The tree with every constant sub-expression computed (e.g. `2 * pi`, `-1 / 3`)."""
-    kids = tuple(fold(c) for c in children(expr))
-    if not kids or any(k[0] != "const" for k in kids) or expr[0] in ("cmp", "bool", "not"):
-        return expr if not kids else _rebuild(expr, kids)
-    values = [k[1] for k in kids]
+    kids = tuple(fold(c, functions) for c in children(expr))
+    if not kids or any(k[0] != Kind.CONST for k in kids) or \
+            expr[0] in (Kind.CMP, Kind.BOOL, Kind.NOT):
+        return expr if not kids else rebuild(expr, kids)
     try:
-        value = _evaluate(expr, values)
+        value = float(_evaluate(expr, [k[1] for k in kids], functions or FUNCTIONS))
     except (ArithmeticError, ValueError):
-        return _rebuild(expr, kids)  # e.g. log(-1): left for the kernel, as NumPy would
-    return ("const", value) if math.isfinite(value) else _rebuild(expr, kids)
+        return rebuild(expr, kids)  # e.g. log(-1): left for the kernel, as NumPy would
+    return (Kind.CONST, value) if math.isfinite(value) else rebuild(expr, kids)
 
 
-def _rebuild(expr: Expr, kids: tuple) -> Expr:
-    if expr[0] == "call":
-        return ("call", expr[1], kids)
-    if expr[0] in ("neg", "not"):
-        return (expr[0], kids[0])
-    return (expr[0], expr[1], *kids)
-
-
-_MATH = {"exp": math.exp, "log": math.log, "sqrt": math.sqrt, "abs": abs, "fabs": abs,
-         "tanh": math.tanh, "sin": math.sin, "cos": math.cos,
-         "pos": lambda v: max(v, 0.0), "positive": lambda v: max(v, 0.0),
-         "neg": lambda v: min(v, 0.0), "negative": lambda v: min(v, 0.0),
-         "clip": lambda v, lo, hi: min(max(v, lo), hi), "power": math.pow}
-
-
-def _evaluate(expr: Expr, values: list[float]) -> float:
-    if expr[0] == "neg":
+def _evaluate(expr: Expr, values: list[float], functions: dict) -> float:
+    if expr[0] == Kind.NEG:
         return -values[0]
-    if expr[0] == "call":
-        return float(_MATH[expr[1]](*values))
+    if expr[0] == Kind.CALL:
+        return functions[expr[1]].evaluate(*values)
     a, b = values
     op = expr[1]
     if op in ARITHMETIC:

@@ -12,18 +12,19 @@ import tvm
 from tvm import s_tir, te
 
 from . import build, cache, lowering, schedules
+from .knobs import Knobs, TraceKnobs, WindowKnobs
 from .specs import NeuronSpec, WindowSpec
 
 _loaded: dict = {}
 _untuned_said = False
 
 
-def _tensors(spec: WindowSpec | NeuronSpec, knobs: dict | None = None) -> list:
+def _tensors(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None) -> list:
     """The TE arguments of a spec: inputs, then outputs."""
     if isinstance(spec, NeuronSpec):
         inputs, outputs = lowering.neuron(spec)
         return inputs + outputs
-    inline = bool(knobs and knobs.get("inline_padding"))
+    inline = isinstance(knobs, WindowKnobs) and knobs.inline_padding
     inputs, output = lowering.window(spec, inline_padding=inline)
     return [*inputs, output]
 
@@ -33,17 +34,17 @@ def signature(spec: WindowSpec | NeuronSpec) -> list[tuple[tuple[int, ...], str]
     return [(tuple(int(n) for n in t.shape), str(t.dtype)) for t in _tensors(spec)]
 
 
-def prim_func(spec: WindowSpec | NeuronSpec, knobs: dict | None = None) -> tvm.IRModule:
+def prim_func(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None) -> tvm.IRModule:
     """The unscheduled module of a spec; arguments: inputs, then outputs."""
     return tvm.IRModule({"main": te.create_prim_func(_tensors(spec, knobs))})
 
 
-def scheduled(spec: WindowSpec | NeuronSpec, knobs: dict | None = None) -> tvm.IRModule:
+def scheduled(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None) -> tvm.IRModule:
     """The kernel of a spec under template knobs (default: the template's defaults) or
-    under a MetaSchedule trace (`{"trace": ...}`)."""
+    under a MetaSchedule trace."""
     knobs = schedules.default_knobs(spec) if knobs is None else knobs
-    if "trace" in knobs:
-        from . import metaschedule  # imports MetaSchedule only for records that need it
+    if isinstance(knobs, TraceKnobs):
+        from .tuning import metaschedule  # imports MetaSchedule only for records that need it
 
         return metaschedule.apply(spec, knobs)
     sch = s_tir.Schedule(prim_func(spec, knobs))
@@ -51,22 +52,23 @@ def scheduled(spec: WindowSpec | NeuronSpec, knobs: dict | None = None) -> tvm.I
     return sch.mod
 
 
-def choose_knobs(spec: WindowSpec | NeuronSpec, tuned: bool = True) -> tuple[dict, bool]:
-    """The knobs to build a spec with, and whether they come from a tuned record."""
+def choose_knobs(spec: WindowSpec | NeuronSpec, tuned: bool = True) -> tuple[Knobs, bool]:
+    """The knobs a spec is built with, and whether they come from a tuned record (else the
+    template's defaults)."""
     record = cache.lookup(spec) if tuned else None
     if record is not None:
-        return record["knobs"], True
+        return record.knobs, True
     return schedules.default_knobs(spec), False
 
 
-def compile_kernel(spec: WindowSpec | NeuronSpec, knobs: dict | None = None,
+def compile_kernel(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None,
                    tuned: bool = True):
     """The compiled `main` function of a spec: from memory, from the kernel cache, or built."""
     if knobs is None:
         knobs, found = choose_knobs(spec, tuned)
         if tuned and not found and isinstance(spec, WindowSpec):
             _say_how_to_tune()
-    memo = (spec, tuple(sorted(knobs.items())))
+    memo = (spec, knobs)
     if memo not in _loaded:
         path = cache.library_path(spec, knobs)
         function = cache.load_library(path)

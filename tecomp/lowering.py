@@ -7,6 +7,12 @@ A window kernel is built from up to four stages:
   part of the psp applied once per pre neuron (e.g. `log(1 + pre.r)`), not once per tap;
 - `WT` (banks): the weights with the filter axis last, so filters sit side by side in memory;
 - `Y`: one `te.compute` whose reduce axes `rk0, rk1, ...` run over the window.
+
+One knob selects the algorithm rather than a schedule, and says so in its name:
+`inline_padding` drops the padded stages and lets each tap test its own range (`likely`
+conditions, which loop partitioning turns into a branch-free interior). The two algorithms
+compute the same values; which one is faster depends on the geometry, so the tuner tries
+both. Everything else a knob changes is schedule (`schedules.py`).
 """
 
 import itertools
@@ -14,11 +20,23 @@ import math
 
 from tvm import te, tirx
 
-from .expr import ARITHMETIC, Expr, children, names, substitute
+from types import SimpleNamespace
+
+from .expr import ARITHMETIC, FUNCTIONS, ITE, Expr, Kind, children, names, substitute
 from .specs import NeuronSpec, WindowSpec
 
-_UNARY = {"exp": te.exp, "log": te.log, "sqrt": te.sqrt, "abs": te.abs, "fabs": te.abs,
-          "tanh": te.tanh, "sin": te.sin, "cos": te.cos}
+
+class Stage:
+    """Names of the stages lowering makes, which the schedule templates look up."""
+
+    OUTPUT = "Y"  # the window reduction
+    WEIGHTS = "WT"  # a bank's weights with the filter axis last
+    PADDED = "P_"  # prefix of the input stages: P_r, P_g0, ...
+    UPDATE = "update"  # a population update (one loop nest, one output per variable)
+
+
+_TVM = SimpleNamespace(te=te, tirx=tirx)
+_CALLS = FUNCTIONS | {ITE.name: ITE}
 _LOGIC = {"<": tirx.LT, "<=": tirx.LE, ">": tirx.GT, ">=": tirx.GE, "==": tirx.EQ, "!=": tirx.NE,
           "and": tirx.And, "or": tirx.Or}
 
@@ -26,16 +44,18 @@ _LOGIC = {"<": tirx.LT, "<=": tirx.LE, ">": tirx.GT, ">=": tirx.GE, "==": tirx.E
 def to_te(expr: Expr, leaf, dtype: str):
     """Translate an expression tree; `leaf(node)` gives the TE value of var/pre/sum/let nodes."""
     kind = expr[0]
-    if kind == "const":
+    if kind == Kind.CONST:
         return tirx.const(expr[1], dtype)
-    if kind in ("var", "pre", "sum", "let"):
+    if kind in (Kind.VAR, Kind.PRE, Kind.SUM, Kind.LET):
         return leaf(expr)
     args = [to_te(c, leaf, dtype) for c in children(expr)]
-    if kind in ("neg", "not"):
-        return -args[0] if kind == "neg" else tirx.Not(args[0])
-    if kind in ("cmp", "bool"):
+    if kind == Kind.NEG:
+        return -args[0]
+    if kind == Kind.NOT:
+        return tirx.Not(args[0])
+    if kind in (Kind.CMP, Kind.BOOL):
         return _LOGIC[expr[1]](*args)
-    if kind == "bin":
+    if kind == Kind.BIN:
         a, b = args
         op = expr[1]
         if op == "**":
@@ -43,29 +63,19 @@ def to_te(expr: Expr, leaf, dtype: str):
         if op in ARITHMETIC:
             return ARITHMETIC[op](a, b)
         return tirx.Div(a, b)  # the node itself: folding x / 0.0 would raise, NumPy gives inf
-    name = expr[1]
-    zero = tirx.const(0.0, dtype)
-    if name in _UNARY:
-        return _UNARY[name](args[0])
-    if name in ("pos", "positive"):
-        return tirx.Max(args[0], zero)
-    if name in ("neg", "negative"):
-        return tirx.Min(args[0], zero)
-    if name == "clip":
-        return tirx.Min(tirx.Max(args[0], args[1]), args[2])
-    if name == "ite":
-        return tirx.Select(*args)  # both branches are computed, so the loop vectorises
-    return _power(args[0], expr[2][1], args[1])  # power(x, y)
+    if expr[1] == "power":
+        return _power(args[0], expr[2][1], args[1])
+    return _CALLS[expr[1]].lower(_TVM, *args)
 
 
 def _power(base, exponent_tree: Expr, exponent):
     """Small integer powers as products: exact like NumPy's and far cheaper than pow()."""
-    if exponent_tree[0] == "const" and exponent_tree[1] in (1.0, 2.0, 3.0, 4.0):
+    if exponent_tree[0] == Kind.CONST and exponent_tree[1] in (1.0, 2.0, 3.0, 4.0):
         result = base
         for _ in range(int(exponent_tree[1]) - 1):
             result = result * base
         return result
-    return te.power(base, exponent)
+    return FUNCTIONS["power"].lower(_TVM, base, exponent)
 
 
 def _reducer(operation: str, dtype: str):
@@ -90,14 +100,15 @@ def split_psp(psp: Expr) -> tuple[Expr, dict[str, Expr]]:
     hoisted: dict[Expr, str] = {}
 
     def visit(e: Expr) -> None:
-        if e[0] in ("call", "bin", "neg") and names(e, "pre") and not names(e, "var"):
+        if e[0] in (Kind.CALL, Kind.BIN, Kind.NEG) and names(e, Kind.PRE) and \
+                not names(e, Kind.VAR):
             hoisted.setdefault(e, f"g{len(hoisted)}")
         else:
             for c in children(e):
                 visit(c)
 
     visit(psp)
-    term = substitute(psp, {e: ("pre", name) for e, name in hoisted.items()})
+    term = substitute(psp, {e: (Kind.PRE, name) for e, name in hoisted.items()})
     return term, {name: e for e, name in hoisted.items()}
 
 
@@ -120,7 +131,7 @@ def window(spec: WindowSpec, inline_padding: bool = False):
     if spec.bank:  # filters innermost: the filter loop can be vectorised
         n = len(spec.window)
         wt = te.compute(spec.window + spec.weights[:1],
-                        lambda *i: weights[(i[n],) + i[:n]], name="WT")
+                        lambda *i: weights[(i[n],) + i[:n]], name=Stage.WEIGHTS)
     rk = [te.reduce_axis((0, k), f"rk{a}") for a, k in enumerate(spec.window)]
     reducer = _reducer(spec.operation, dtype)
     scale = tirx.const(1.0 / spec.taps, dtype)
@@ -136,7 +147,7 @@ def window(spec: WindowSpec, inline_padding: bool = False):
             index = tuple(x + lo for x, (lo, _) in zip(index, reach, strict=True))
 
         def leaf(node, rate=None):
-            if node[0] == "pre":
+            if node[0] == Kind.PRE:
                 return sources[node[1]][index] if rate is None else rate
             return wt[taps + (out[-1],)] if spec.bank else weights[taps]
 
@@ -151,7 +162,7 @@ def window(spec: WindowSpec, inline_padding: bool = False):
             value = value * scale
         return reducer(value, axis=rk) if rk else value
 
-    output = te.compute(spec.post, body, name="Y")
+    output = te.compute(spec.post, body, name=Stage.OUTPUT)
     inputs = [pre_x[v] for v in spec.pre_vars] + [t for t in (weights, table) if t is not None]
     return inputs, output
 
@@ -160,14 +171,14 @@ def _input_stages(spec: WindowSpec, pre_x: dict, hoisted: dict[str, Expr], reach
     """The tensor each pre leaf of the term reads, padded by `reach` on each axis."""
     padded = any(lo or hi for lo, hi in reach)
     shape = tuple(n + lo + hi for n, (lo, hi) in zip(spec.pre, reach, strict=True))
-    leaves = {v: ("pre", v) for v in spec.pre_vars} | hoisted
+    leaves = {v: (Kind.PRE, v) for v in spec.pre_vars} | hoisted
     sources = {}
     for name, expr in leaves.items():
-        if not padded and expr[0] == "pre":
+        if not padded and expr[0] == Kind.PRE:
             sources[name] = pre_x[expr[1]]
         else:
             sources[name] = te.compute(shape, _padded_stage(spec, expr, pre_x, reach, padded),
-                                       name=f"P_{name}")
+                                       name=Stage.PADDED + name)
     return sources
 
 
@@ -233,10 +244,10 @@ def neuron(spec: NeuronSpec):
         def value(expr: Expr, bound: dict):
             def leaf(node):
                 kind, name = node
-                if kind == "sum":
+                if kind == Kind.SUM:
                     parts = [p[i] for p in feeds.get(name, ())]
                     return sum(parts[1:], parts[0]) if parts else tirx.const(0.0, dtype)
-                if kind == "let":
+                if kind == Kind.LET:
                     return bound[name]
                 return scalars[name][0] if name in scalars else attrs[name][i]
 
@@ -252,7 +263,7 @@ def neuron(spec: NeuronSpec):
             results.append(result)
         return results
 
-    outputs = te.compute((spec.size,), body, name="update")
+    outputs = te.compute((spec.size,), body, name=Stage.UPDATE)
     outputs = list(outputs) if isinstance(outputs, list | tuple) else [outputs]
     inputs = [*attrs.values(), *scalars.values(), *itertools.chain.from_iterable(feeds.values())]
     return inputs, outputs
@@ -261,10 +272,10 @@ def neuron(spec: NeuronSpec):
 def _lets_needed(expr: Expr, lets: tuple[tuple[str, Expr], ...]) -> list[str]:
     """The lets `expr` reads, directly or through other lets, in the order they are defined."""
     table = dict(lets)
-    needed, todo = set(), list(names(expr, "let"))
+    needed, todo = set(), list(names(expr, Kind.LET))
     while todo:
         name = todo.pop()
         if name not in needed:
             needed.add(name)
-            todo.extend(names(table[name], "let"))
+            todo.extend(names(table[name], Kind.LET))
     return [name for name, _ in lets if name in needed]

@@ -51,7 +51,7 @@ class Monitor:
         self._periods: list[list] = []  # [start step, stop step or None]
         self.network.add_monitor(self)
         if self.network.engine is not None:
-            self._attach()
+            self.attach()
 
     @property
     def variables(self) -> list[str]:
@@ -135,8 +135,9 @@ class Monitor:
         return {var: {k: list(v) for k, v in spans.items()} for var in names}
 
     # -- engine side --------------------------------------------------------------------------
-    def _attach(self) -> None:
-        """Called by compile() (or at creation on a compiled network)."""
+    def attach(self) -> None:
+        """Connect to the compiled network; called by compile() (or at creation on a
+        compiled network)."""
         self._steps(self.network.dt)
         self._connect(self.network.engine)
         if self._start_on_compile and not self._recording and not self._periods:
@@ -154,8 +155,9 @@ class Monitor:
                 self._sources[var] = ("var", engine.state[self.object][var], track)
             track.dtype = engine.dtype
 
-    def _record(self, step: int) -> None:
-        """After step `step`: copy every variable if the period is due (one copy each)."""
+    def record(self, step: int) -> None:
+        """Called by the engine after step `step`: copy every variable if the period is due
+        (one copy each)."""
         if not self._recording:
             return
         period, offset = self._period_steps

@@ -63,23 +63,24 @@ class Network:
     def add_monitor(self, monitor) -> None:
         self.monitors.append(monitor)
 
-    def _check_open(self, what: str) -> None:
+    def check_open(self, what: str) -> None:
+        """Raise NetworkStateError when the network is compiled (it can no longer grow)."""
         if self.engine is not None:
             raise NetworkStateError(f"{what}: the network is already compiled; call clear() "
                                     "(or build a new Network) to describe another one")
 
     def add_population(self, population) -> None:
-        self._check_open("Population")
+        self.check_open("Population")
         if any(p.name == population.name for p in self.populations):
             raise InvalidValueError(f"Population: the name {population.name!r} is already used")
         self.populations.append(population)
 
     def add_projection(self, projection) -> None:
-        self._check_open(type(projection).__name__)
+        self.check_open(type(projection).__name__)
         self.projections.append(projection)
 
     def setup(self, dt: float | None = None, precision: str | None = None) -> None:
-        self._check_open("setup")
+        self.check_open("setup")
         dt = self.dt if dt is None else check_dt(dt)
         self.dtype = self.dtype if precision is None else _dtype(precision)
         self.dt = dt
@@ -97,12 +98,12 @@ class Network:
         if self.engine is None:
             self.engine = Engine(self, tuned=tuned)
             for monitor in self.monitors:
-                monitor._attach()
+                monitor.attach()
 
     def tune(self, trials: int = 64, seconds: float = 120.0, threads: int | None = None,
              progress: bool = True) -> list:
-        """Tune every kernel of this network and cache the best schedules (see tecomp.tuner)."""
-        from .tuner import tune
+        """Tune every kernel of this network and cache the best schedules (see tecomp.tuning)."""
+        from .tuning import tune
 
         return tune(self, trials=trials, seconds=seconds, threads=threads, progress=progress)
 
@@ -143,7 +144,8 @@ def _dtype(precision: str) -> str:
 
 
 _default = Network()
-# Called with the network at every compile(); tecomp-tune uses it to stop a user's script.
+# A hook called with the network at every compile() (None: no hook). tecomp-tune sets it to
+# stop a user's script once its network is built, and tunes that network.
 on_compile = None
 
 

@@ -25,11 +25,11 @@ import numpy as np
 
 from . import odes
 from .errors import EquationError, InvalidTypeError, InvalidValueError
-from .expr import DERIVATIVE, FUNCTIONS, Expr, fold, names, parse, substitute
+from .expr import DERIVATIVE, FUNCTIONS, ITE, Expr, Kind, fold, names, parse, substitute
 
 CONSTANTS = {"pi": math.pi}
 CLOCK = ("t", "dt")
-NEURON_FUNCTIONS = FUNCTIONS | {"ite": 3}
+NEURON_FUNCTIONS = FUNCTIONS | {ITE.name: ITE}
 RESERVED = set(CONSTANTS) | set(CLOCK) | set(NEURON_FUNCTIONS) | {"sum", "pre", "post"}
 # ANNarchy flags that tecomp does not implement: named as such rather than "unknown".
 UNSUPPORTED_FLAGS = ("implicit", "semiimplicit", "rk4", "runge-kutta4", "exact", "event-driven",
@@ -97,7 +97,7 @@ class Neuron:
 
     def targets(self) -> set[str]:
         """The targets whose summed input the equations read ("" for `sum()`)."""
-        return set().union(*(names(eq.expr, "sum") for eq in self.equations))
+        return set().union(*(names(eq.expr, Kind.SUM) for eq in self.equations))
 
     def __repr__(self) -> str:
         equations = [e.source for e in self.equations]
@@ -170,8 +170,8 @@ def _parse_parameters(parameters) -> tuple[dict[str, float], frozenset[str]]:
         name = body[:match.start()].strip()
         _check_name(name, "Neuron parameters", line, 0, values)
         expr = fold(parse(body[match.end():], line, match.end(), known=set(CONSTANTS)))
-        expr = fold(substitute(expr, {("var", k): ("const", v) for k, v in CONSTANTS.items()}))
-        if expr[0] != "const":
+        expr = fold(_constants(expr))
+        if expr[0] != Kind.CONST:
             raise EquationError("Neuron parameters: the value must be a number", line,
                                 match.end() + 1)
         for key, value, column, _ in flags:
@@ -236,12 +236,12 @@ def _parse_functions(functions: str | None) -> dict:
 
 
 def _constants(expr: Expr) -> Expr:
-    return substitute(expr, {("var", k): ("const", v) for k, v in CONSTANTS.items()})
+    return substitute(expr, {(Kind.VAR, k): (Kind.CONST, v) for k, v in CONSTANTS.items()})
 
 
 def _local(expr: Expr, line: str) -> Expr:
     """Reject pre.<name>: only a projection's psp reads another population."""
-    if names(expr, "pre"):
+    if names(expr, Kind.PRE):
         match = re.search(r"\bpre\s*\.", line)
         raise EquationError("Neuron: pre.<variable> belongs in a projection's psp; a neuron's "
                             "equations read its own attributes and sum(target)", line,
@@ -336,7 +336,7 @@ def _equation(ln: _Line, known: set[str], functions: dict) -> Equation:
     x = ln.target
     left = _local(_constants(parse(_mark_derivatives(ln.lhs), ln.text, 0, known, calls)),
                   ln.text)
-    balance = ("bin", "-", left, right)
+    balance = (Kind.BIN, "-", left, right)
     slope = odes.solve(balance, x)
     if slope is None:
         raise EquationError(f"Neuron equations: the ODE must be linear in d{x}/dt, like "
@@ -370,7 +370,7 @@ def _variable_flags(ln: _Line, known: set[str], functions: dict):
                                            NEURON_FUNCTIONS | functions)), ln.text)
             if key == "init":
                 folded = fold(expr)
-                if folded[0] != "const":
+                if folded[0] != Kind.CONST:
                     raise EquationError(f"{what}: init must be a number", ln.text, value_at)
                 init = folded[1]
             else:

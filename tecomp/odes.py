@@ -18,14 +18,14 @@ Methods, for `tau * dx/dt + x = A` or any linear arrangement giving `dx/dt = f`:
 
 import itertools
 
-from .expr import ONE, ZERO, Expr, add, contains, div, fold, linear, mul, neg, sub, substitute
+from .expr import ITE, LEAVES, ONE, ZERO, Expr, Kind, add, contains, div, fold, linear, mul, neg, sub, substitute
 
 METHODS = ("explicit", "exponential", "midpoint")
 
 
 def solve(f: Expr, x: str) -> Expr | None:
     """dx/dt from `f == 0`; None unless f is linear in dx/dt with a coefficient."""
-    parts = linear(f, ("deriv", x))
+    parts = linear(f, (Kind.DERIV, x))
     if parts is None or parts[0] == ZERO:
         return None
     a, b = parts
@@ -35,11 +35,11 @@ def solve(f: Expr, x: str) -> Expr | None:
 def standardize(f: Expr, x: str) -> tuple[Expr, Expr] | None:
     """(tau, A) with `f == 0` equivalent to `tau * dx/dt + x = A`, neither depending on x;
     None when the ODE has no such form (the exponential method needs it)."""
-    parts = linear(f, ("deriv", x))
-    if parts is None or contains(parts[0], ("var", x)):
+    parts = linear(f, (Kind.DERIV, x))
+    if parts is None or contains(parts[0], (Kind.VAR, x)):
         return None
     a, b = parts
-    coefficients = linear(b, ("var", x))
+    coefficients = linear(b, (Kind.VAR, x))
     if coefficients is None or coefficients[0] == ZERO:
         return None
     c, e = coefficients
@@ -48,7 +48,7 @@ def standardize(f: Expr, x: str) -> tuple[Expr, Expr] | None:
 
 def program(equations, dt: float) -> tuple[tuple[tuple[str, Expr], ...], dict[str, Expr]]:
     """One step of `equations` (neuron.Equation) as `lets`, named values computed in order
-    (("let", name) leaves refer to them), and the new value of every variable. Leaves
+    ((Kind.LET, name) leaves refer to them), and the new value of every variable. Leaves
     ("var", name) are values at the start of the step; `dt` is folded in as a number."""
     builder = _Builder(dt)
     for ode, group in itertools.groupby(equations, key=lambda eq: eq.ode):
@@ -62,26 +62,26 @@ def program(equations, dt: float) -> tuple[tuple[tuple[str, Expr], ...], dict[st
 
 class _Builder:
     def __init__(self, dt: float):
-        self.dt = ("const", float(dt))
+        self.dt = (Kind.CONST, float(dt))
         self.lets: list[tuple[str, Expr]] = []
         self.env: dict[str, Expr] = {}  # current value of each variable assigned so far
 
     def value(self, name: str, env: dict | None = None) -> Expr:
-        return (self.env if env is None else env).get(name, ("var", name))
+        return (self.env if env is None else env).get(name, (Kind.VAR, name))
 
     def now(self, expr: Expr, env: dict | None = None) -> Expr:
         """`expr` in terms of the current values (or those of `env`)."""
-        table = {("var", k): v for k, v in (self.env if env is None else env).items()}
-        table[("var", "dt")] = self.dt
+        table = {(Kind.VAR, k): v for k, v in (self.env if env is None else env).items()}
+        table[(Kind.VAR, "dt")] = self.dt
         return fold(substitute(expr, table))
 
     def bind(self, value: Expr) -> Expr:
         """A leaf for `value`: itself when it is one, else a new let."""
-        if value[0] in ("const", "var", "let", "sum"):
+        if value[0] in LEAVES - {Kind.PRE, Kind.DERIV}:
             return value
         name = f"v{len(self.lets)}"
         self.lets.append((name, value))
-        return ("let", name)
+        return (Kind.LET, name)
 
     def assign(self, eq) -> None:
         self.env[eq.target] = self.bind(self.now(eq.expr))
@@ -92,13 +92,13 @@ class _Builder:
         for limit, op in ((eq.min, "<"), (eq.max, ">")):
             if limit is not None:
                 x, bound = self.env[eq.target], self.bind(self.now(limit))
-                self.env[eq.target] = self.bind(("call", "ite", (("cmp", op, x, bound), bound, x)))
+                self.env[eq.target] = self.bind((Kind.CALL, ITE.name, ((Kind.CMP, op, x, bound), bound, x)))
 
     def ode_block(self, block: list) -> None:
         start = dict(self.env)
         slopes = {eq.target: self.bind(self.now(eq.expr)) for eq in block
                   if eq.method != "exponential"}
-        half_dt = ("const", 0.5 * self.dt[1])
+        half_dt = (Kind.CONST, 0.5 * self.dt[1])
         half = {eq.target: self.bind(add(self.value(eq.target), mul(half_dt, slopes[eq.target])))
                 for eq in block if eq.method == "midpoint"}
         for eq in block:
@@ -108,7 +108,7 @@ class _Builder:
         for eq in block:
             x = self.value(eq.target)
             if eq.method == "exponential":
-                decay = fold(("call", "exp", (neg(div(self.dt, self.now(eq.tau))),)))
+                decay = fold((Kind.CALL, "exp", (neg(div(self.dt, self.now(eq.tau))),)))
                 step = self.bind(fold(sub(ONE, decay)))
                 new[eq.target] = add(x, mul(step, sub(self.bind(self.now(eq.steady)), x)))
             else:

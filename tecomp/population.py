@@ -75,6 +75,10 @@ class Population:
                                     f"0..{self.size - 1}")
         return tuple(int(c) for c in np.unravel_index(rank, self.geometry))
 
+    def initial_values(self) -> dict[str, np.ndarray]:
+        """Each attribute's value at compile() and reset() (what the engine starts from)."""
+        return self._initial
+
     def _store(self, name: str) -> np.ndarray:
         """The live array of an attribute: the compiled network's buffer, else the initial one."""
         engine = self.network.engine

@@ -35,6 +35,7 @@ All computations are done in the dtype of ``pre_r``, which is also the result's 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
@@ -57,6 +58,28 @@ _FUNCTIONS = {
     "clip": np.clip,
     "power": np.power,
 }
+
+# How far a compiled result may be from this reference, the one table every check uses:
+# max |error| / max(1, max |expected|) for a result that reduces up to 64 terms. Longer
+# reductions round further apart (like the square root of the number of terms).
+TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
+
+
+def tolerance(dtype: str, terms: int = 1) -> float:
+    """The allowed `relative_error` of a result of `dtype` that reduces `terms` terms."""
+    return TOLERANCE[str(np.dtype(dtype))] * max(1.0, math.sqrt(terms / 64))
+
+
+def relative_error(actual, expected) -> float:
+    """max |actual - expected| / max(1, max |expected|); inf for a shape or inf/NaN mismatch."""
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    finite = np.isfinite(expected)
+    if actual.shape != expected.shape or not np.array_equal(np.isfinite(actual), finite) or \
+            not np.array_equal(actual[~finite], expected[~finite]):
+        return math.inf
+    scale = max(1.0, float(np.abs(expected[finite]).max(initial=0.0)))
+    return float(np.abs(actual[finite] - expected[finite]).max(initial=0.0)) / scale
+
 
 _START = {"sum": 0.0, "mean": 0.0, "max": -np.inf, "min": np.inf}
 

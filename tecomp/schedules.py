@@ -1,4 +1,4 @@
-"""CPU schedule templates: `schedule_x(sch, spec, knobs)`, knobs a plain dict.
+"""CPU schedule templates: `schedule_x(sch, spec, knobs)`, knobs typed (see `knobs`).
 
 `default_knobs(spec)` is valid for every geometry: the output's outer loops are fused and
 run in parallel when the work pays for the threads, one output axis is vectorised with
@@ -12,6 +12,8 @@ import math
 from tvm import s_tir
 
 from .build import num_threads, vector_bytes
+from .knobs import Knobs, UpdateKnobs, WindowKnobs
+from .lowering import Stage
 from .specs import NeuronSpec, WindowSpec
 
 TEMPLATE_VERSION = 1
@@ -41,32 +43,38 @@ def _default_width(widths: list[int], dtype: str) -> int:
     return fitting[0] if fitting else 1
 
 
-def default_knobs(spec) -> dict:
+def template(spec) -> str:
+    """The name of a spec's template (what its knobs are for)."""
+    return "update" if isinstance(spec, NeuronSpec) else "window"
+
+
+def default_knobs(spec) -> Knobs:
     if isinstance(spec, NeuronSpec):
         widths = [w for w in _widths(spec.size, spec.dtype) if w <= lanes(spec.dtype)]
-        return {"vector_width": widths[0] if widths else 1,
-                "parallel": spec.size * len(spec.outputs) >= PARALLEL_MIN_WORK}
+        return UpdateKnobs(vector_width=widths[0] if widths else 1,
+                           parallel=spec.size * len(spec.outputs) >= PARALLEL_MIN_WORK)
     axis = _vector_axis(spec)
     widths = _widths(spec.post[axis], spec.dtype) if axis is not None else []
     # With the filters in the vector, a tile of 4 neighbouring positions reuses each weight
     # vector 4 times from registers (the classic direct-convolution micro-kernel).
     block_axis = len(spec.post) - 2 if spec.bank and widths and axis == len(spec.post) - 1 \
         and len(spec.post) > 1 and spec.post[-2] % 4 == 0 and spec.taps > 1 else None
-    return {
-        "vector_axis": axis if widths else None,
-        "vector_width": _default_width(widths, spec.dtype),
-        "block_axis": block_axis,
-        "block": 1 if block_axis is None else 4,
-        "parallel": math.prod(spec.post) * spec.taps >= PARALLEL_MIN_WORK,
-        "unroll": spec.taps <= MAX_UNROLL_TAPS,
-        "inline_padding": False,
-    }
+    width = _default_width(widths, spec.dtype)
+    return WindowKnobs(
+        vector_axis=axis if width > 1 else None,
+        vector_width=width,
+        block_axis=block_axis,
+        block=1 if block_axis is None else 4,
+        parallel=math.prod(spec.post) * spec.taps >= PARALLEL_MIN_WORK,
+        unroll=spec.taps <= MAX_UNROLL_TAPS,
+        inline_padding=False,
+    )
 
 
-def candidates(spec) -> list[dict]:
+def candidates(spec) -> list[Knobs]:
     """Every valid knob setting of a spec's template (what a tuner may try)."""
     if isinstance(spec, NeuronSpec):
-        return [{"vector_width": w, "parallel": p}
+        return [UpdateKnobs(vector_width=w, parallel=p)
                 for w in _widths(spec.size, spec.dtype) + [1] for p in (False, True)]
     strides = pre_strides(spec)
     vectors = [(a, w) for a, stride in enumerate(strides)
@@ -81,9 +89,9 @@ def candidates(spec) -> list[dict]:
         blocks = [(None, 1)] + [(b, f) for b in range(len(spec.post)) if b != axis
                                 for f in BLOCKS if spec.post[b] % f == 0]
         for block_axis, block in blocks:
-            out.append({"vector_axis": axis, "vector_width": width, "block_axis": block_axis,
-                        "block": block, "parallel": parallel, "unroll": unroll,
-                        "inline_padding": inline})
+            out.append(WindowKnobs(vector_axis=axis, vector_width=width,
+                                   block_axis=block_axis, block=block, parallel=parallel,
+                                   unroll=unroll, inline_padding=inline))
     return out
 
 
@@ -109,7 +117,7 @@ def _vector_axis(spec: WindowSpec) -> int | None:
     return -min(candidates)[1] if candidates else None
 
 
-def schedule(sch: s_tir.Schedule, spec, knobs: dict) -> None:
+def schedule(sch: s_tir.Schedule, spec, knobs: Knobs) -> None:
     if isinstance(spec, NeuronSpec):
         schedule_neuron(sch, spec, knobs)
     else:
@@ -139,24 +147,24 @@ def _schedule_elementwise(sch, block: str, shape: tuple[int, ...], width: int,
         _parallel_outer(sch, loops, list(shape))
 
 
-def schedule_window(sch: s_tir.Schedule, spec: WindowSpec, knobs: dict) -> None:
+def schedule_window(sch: s_tir.Schedule, spec: WindowSpec, knobs: WindowKnobs) -> None:
     """Loop order: parallel outer output loops, the window taps, then a register tile of
     `block` x `vector_width` outputs (block on `block_axis`, vector on `vector_axis`)."""
     for name in _stage_names(sch):
-        if name.startswith("P_") or name.startswith("G_"):
+        if name.startswith(Stage.PADDED):
             shape = tuple(_block_extents(sch, name))
             # whole registers only: LLVM vectorises odd-sized rows better than short vectors
             widths = [w for w in _widths(shape[-1], spec.dtype) if w >= lanes(spec.dtype)]
             _schedule_elementwise(sch, name, shape, widths[-1] if widths else 1,
-                                  knobs["parallel"])
-    block = sch.get_sblock("Y")
+                                  knobs.parallel)
+    block = sch.get_sblock(Stage.OUTPUT)
     loops = sch.get_loops(block)
     n_out = len(spec.post)
     rk_loops = loops[n_out:]
     outer, extents, tile = [], [], []
     for a, loop in enumerate(loops[:n_out]):
-        factor = {knobs["vector_axis"]: knobs["vector_width"],
-                  knobs["block_axis"]: knobs["block"]}.get(a, 1)
+        factor = {knobs.vector_axis: knobs.vector_width,
+                  knobs.block_axis: knobs.block}.get(a, 1)
         if factor > 1:
             head, loop = sch.split(loop, [None, factor])
             outer.append(head)
@@ -166,34 +174,34 @@ def schedule_window(sch: s_tir.Schedule, spec: WindowSpec, knobs: dict) -> None:
             outer.append(loop)
             extents.append(spec.post[a])
     # the vector loop innermost, the block loop just outside it
-    tile.sort(key=lambda item: item[0] == knobs["vector_axis"])
+    tile.sort(key=lambda item: item[0] == knobs.vector_axis)
     tile_loops = [loop for _, loop in tile]
     if tile_loops:
         sch.reorder(*outer, *rk_loops, *tile_loops)
         if rk_loops:  # accumulate the tile in registers, write it back once
             local = sch.cache_write(block, 0, "local")
             sch.reverse_compute_at(local, outer[-1])
-            if knobs["vector_axis"] is not None:
+            if knobs.vector_axis is not None:
                 sch.vectorize(sch.get_loops(local)[-1])
     # Unrolling by pragma skips loops that loop partitioning left without a constant extent.
-    if knobs["unroll"] and rk_loops:
+    if knobs.unroll and rk_loops:
         sch.annotate(rk_loops[0], "pragma_auto_unroll_max_step", MAX_UNROLL_STEPS)
         sch.annotate(rk_loops[0], "pragma_unroll_explicit", 1)
     for axis, loop in tile:
-        if axis == knobs["vector_axis"]:
+        if axis == knobs.vector_axis:
             sch.vectorize(loop)
         else:
-            sch.annotate(loop, "pragma_auto_unroll_max_step", knobs["block"])
+            sch.annotate(loop, "pragma_auto_unroll_max_step", knobs.block)
             sch.annotate(loop, "pragma_unroll_explicit", 1)
-    if knobs["parallel"]:
+    if knobs.parallel:
         _parallel_outer(sch, outer, extents)
     if rk_loops:
         sch.decompose_reduction(block, rk_loops[0])
 
 
-def schedule_neuron(sch: s_tir.Schedule, spec: NeuronSpec, knobs: dict) -> None:
+def schedule_neuron(sch: s_tir.Schedule, spec: NeuronSpec, knobs: UpdateKnobs) -> None:
     first = _stage_names(sch)[0]  # the outputs are sibling blocks in one loop nest
-    _schedule_elementwise(sch, first, (spec.size,), knobs["vector_width"], knobs["parallel"])
+    _schedule_elementwise(sch, first, (spec.size,), knobs.vector_width, knobs.parallel)
 
 
 def _stage_names(sch: s_tir.Schedule) -> list[str]:

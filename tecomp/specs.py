@@ -15,9 +15,9 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from .expr import Expr, names
+from .expr import Expr, Kind, names
 
-OPERATIONS = ("sum", "max", "min", "mean")
+OPERATIONS = (Kind.SUM, "max", "min", "mean")
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class WindowSpec:
 
     @property
     def pre_vars(self) -> tuple[str, ...]:
-        return tuple(sorted(names(self.psp, "pre")))
+        return tuple(sorted(names(self.psp, Kind.PRE)))
 
     def reach(self, axis: int) -> tuple[int, int]:
         """How far the taps on a pre axis go below 0 and beyond the last index."""
@@ -112,8 +112,7 @@ def to_dict(spec: WindowSpec | NeuronSpec) -> dict:
 def from_dict(data: dict) -> WindowSpec | NeuronSpec:
     fields = {k: _tuples(v) for k, v in data.items() if k != "type"}
     if data["type"] == "WindowSpec":
-        fields["axes"] = tuple(AxisMap(*a) if isinstance(a, tuple) else AxisMap(**a)
-                               for a in data["axes"])
+        fields["axes"] = tuple(AxisMap(**a) for a in data["axes"])
         return WindowSpec(**fields)
     return NeuronSpec(**fields)
 

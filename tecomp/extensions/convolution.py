@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ..errors import EquationError, InvalidTypeError, InvalidValueError
-from ..expr import names, parse
+from ..expr import Kind, names, parse
 from ..population import Population
 from ..specs import OPERATIONS, AxisMap, WindowSpec
 from .rules import check_padding, check_subsampling, check_weights, conv_axes, pool_extent
@@ -46,10 +46,10 @@ class _Window:
         if not isinstance(psp, str):
             raise InvalidTypeError(f"{who}: psp must be a string, got {type(psp).__name__}")
         tree = parse(psp, known=self.psp_names)
-        if names(tree, "sum"):
+        if names(tree, Kind.SUM):
             raise EquationError(f"{who}: psp cannot use sum({sorted(names(tree, 'sum'))[0]}); "
                                 "it is a function of w and pre variables only", psp)
-        unknown = names(tree, "pre") - set(pre.attributes)
+        unknown = names(tree, Kind.PRE) - set(pre.attributes)
         if unknown:
             raise EquationError(f"{who}: psp reads pre.{sorted(unknown)[0]}, but pre "
                                 f"{pre.name} has only {', '.join(pre.attributes)}", psp)
@@ -92,7 +92,20 @@ class _Window:
         return delays
 
     def _check_open(self) -> None:
-        self.pre.network._check_open(f"{type(self).__name__}.connect")
+        self.pre.network.check_open(f"{type(self).__name__}.connect")
+
+    # -- what the compiled network reads (see tecomp.plan and tecomp.engine) ---------------
+    def kernel_weights(self) -> np.ndarray | None:
+        """The weights the kernel takes as an argument (None for pooling)."""
+        return None
+
+    def centre_table(self) -> np.ndarray | None:
+        """The explicit subsampling centres (a kernel argument), or None."""
+        return None
+
+    def weight_source(self) -> "_Window":
+        """The projection whose weight buffer this one reads (itself, or a Copy's source)."""
+        return self
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.pre.name} -> {self.post.name}, "
@@ -151,6 +164,12 @@ class Convolution(_Window):
         centres = None if subsampling is None else check_subsampling(subsampling, spec)
         self._spec, self._weights, self._centres, self.delays = spec, weights, centres, delays
         return self
+
+    def kernel_weights(self) -> np.ndarray | None:
+        return self._weights
+
+    def centre_table(self) -> np.ndarray | None:
+        return self._centres
 
     @property
     def weights(self) -> np.ndarray:
@@ -278,10 +297,10 @@ class Copy(_Window):
                                         f"the copied projection's {theirs}")
         spec = projection.spec()
         psp = self._psp_tree if self._own[0] else spec.psp
-        if spec.weights is None and names(psp, "var"):
+        if spec.weights is None and names(psp, Kind.VAR):
             raise EquationError("Copy.connect_copy: the copied Pooling has no weights, so the "
                                 "psp cannot use w", self.psp)
-        unknown = names(psp, "pre") - set(self.pre.attributes)
+        unknown = names(psp, Kind.PRE) - set(self.pre.attributes)
         if unknown:
             raise InvalidValueError(f"Copy.connect_copy: the psp reads pre.{sorted(unknown)[0]}, "
                                     f"which pre {self.pre.name} lacks")
@@ -292,17 +311,18 @@ class Copy(_Window):
         self.operation = self._spec.operation
         return self
 
-    @property
-    def _weights(self):
-        return None if self.source is None else getattr(self.source, "_weights", None)
+    def kernel_weights(self) -> np.ndarray | None:
+        return None if self.source is None else self.source.kernel_weights()
 
-    @property
-    def _centres(self):
-        return None if self.source is None else getattr(self.source, "_centres", None)
+    def centre_table(self) -> np.ndarray | None:
+        return None if self.source is None else self.source.centre_table()
+
+    def weight_source(self) -> "_Window":
+        return self if self.source is None else self.source
 
     @property
     def weights(self) -> np.ndarray:
         """The source's weights (shared)."""
-        if self.source is None or self._weights is None:
+        if self.source is None or self.kernel_weights() is None:
             raise InvalidValueError(f"{self!r} has no weights; it copies {self.source!r}")
         return self.source.weights

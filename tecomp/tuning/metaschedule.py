@@ -14,7 +14,8 @@ import tvm
 from tvm import s_tir
 from tvm.s_tir import meta_schedule as ms
 
-from . import build, kernels
+from .. import build, kernels
+from ..knobs import TraceKnobs
 
 
 def fast_build(mod, target, _params=None):
@@ -24,8 +25,9 @@ def fast_build(mod, target, _params=None):
     return tvm.tirx.build(mod, target)
 
 
-def search(spec, trials: int = 64, work_dir: str | None = None, seed: int = 0) -> dict | None:
-    """Tune one spec with MetaSchedule; returns knobs `{"trace": <json>}` or None."""
+def search(spec, trials: int = 64, work_dir: str | None = None,
+           seed: int = 0) -> TraceKnobs | None:
+    """Tune one spec with MetaSchedule; returns its best schedule as a trace, or None."""
     mod = kernels.prim_func(spec)
     cost_model = "xgb" if importlib.util.find_spec("xgboost") else "random"
     with tempfile.TemporaryDirectory(prefix="tecomp-ms-") as scratch:
@@ -39,11 +41,11 @@ def search(spec, trials: int = 64, work_dir: str | None = None, seed: int = 0) -
         schedule = database.query_schedule(mod, build.host_target(), "main")
     if schedule is None:
         return None
-    return {"trace": tvm.ir.save_json(schedule.trace.as_json())}
+    return TraceKnobs(tvm.ir.save_json(schedule.trace.as_json()))
 
 
-def apply(spec, knobs: dict) -> tvm.IRModule:
+def apply(spec, knobs: TraceKnobs) -> tvm.IRModule:
     """The kernel of a spec scheduled by a MetaSchedule trace."""
     sch = s_tir.Schedule(kernels.prim_func(spec))
-    s_tir.schedule.Trace.apply_json_to_schedule(tvm.ir.load_json(knobs["trace"]), sch)
+    s_tir.schedule.Trace.apply_json_to_schedule(tvm.ir.load_json(knobs.trace), sch)
     return sch.mod

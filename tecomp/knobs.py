@@ -1,0 +1,105 @@
+"""Typed schedule knobs: one frozen record per template, checked when it is made.
+
+A misspelt knob, a knob of another template or a value of the wrong type fails here, where
+it is written (a record read from disk, a tuner's candidate), not inside a worker. Whether a
+setting suits a given spec (a width that divides the axis, ...) is the template's answer:
+`schedules.candidates(spec)` lists every valid one.
+
+>>> WindowKnobs(vector_axis=1, vector_width=8, parallel=True).vector_width
+8
+>>> knobs_from_dict("window", {"vector_widht": 8})
+Traceback (most recent call last):
+...
+tecomp.errors.KnobError: unknown knob 'vector_widht' for the window template; its knobs: vector_axis, vector_width, block_axis, block, parallel, unroll, inline_padding
+"""
+
+import dataclasses
+from dataclasses import dataclass
+
+from .errors import KnobError
+
+
+def _check(record, ints: tuple[str, ...], optional: tuple[str, ...], flags: tuple[str, ...]):
+    for name in ints + optional:
+        value = getattr(record, name)
+        if value is None and name in optional:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < (
+                0 if name in optional else 1):
+            raise KnobError(f"{type(record).__name__}.{name} must be an int >= "
+                            f"{0 if name in optional else 1}, got {value!r}")
+    for name in flags:
+        if not isinstance(getattr(record, name), bool):
+            raise KnobError(f"{type(record).__name__}.{name} must be True or False, "
+                            f"got {getattr(record, name)!r}")
+
+
+@dataclass(frozen=True)
+class WindowKnobs:
+    """A Convolution or Pooling kernel: a register tile of `block` x `vector_width` outputs
+    (block on `block_axis`, vector on `vector_axis`), parallel outer loops, unrolled taps,
+    and the padding algorithm (see lowering)."""
+
+    vector_axis: int | None = None
+    vector_width: int = 1
+    block_axis: int | None = None
+    block: int = 1
+    parallel: bool = False
+    unroll: bool = True
+    inline_padding: bool = False
+
+    def __post_init__(self) -> None:
+        _check(self, ("vector_width", "block"), ("vector_axis", "block_axis"),
+               ("parallel", "unroll", "inline_padding"))
+        if (self.vector_axis is None) != (self.vector_width == 1):
+            raise KnobError(f"WindowKnobs: a vector_width > 1 needs a vector_axis and the other "
+                            f"way round, got axis {self.vector_axis}, width {self.vector_width}")
+        if (self.block_axis is None) != (self.block == 1):
+            raise KnobError(f"WindowKnobs: a block > 1 needs a block_axis and the other way "
+                            f"round, got axis {self.block_axis}, block {self.block}")
+        if self.block_axis is not None and self.block_axis == self.vector_axis:
+            raise KnobError(f"WindowKnobs: block_axis and vector_axis must differ, both are "
+                            f"{self.block_axis}")
+
+
+@dataclass(frozen=True)
+class UpdateKnobs:
+    """A population update: vector width of the elementwise loop, parallel or not."""
+
+    vector_width: int = 1
+    parallel: bool = False
+
+    def __post_init__(self) -> None:
+        _check(self, ("vector_width",), (), ("parallel",))
+
+
+@dataclass(frozen=True)
+class TraceKnobs:
+    """A schedule found by MetaSchedule, kept as its JSON trace."""
+
+    trace: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.trace, str) or not self.trace:
+            raise KnobError("TraceKnobs.trace must be a non-empty JSON string")
+
+
+Knobs = WindowKnobs | UpdateKnobs | TraceKnobs
+TEMPLATES = {"window": WindowKnobs, "update": UpdateKnobs}
+
+
+def knobs_from_dict(template: str, data) -> Knobs:
+    """Knobs from their JSON form (a record, a worker request); raises KnobError."""
+    if not isinstance(data, dict):
+        raise KnobError(f"knobs must be a JSON object, got {type(data).__name__}")
+    kind = TraceKnobs if "trace" in data else TEMPLATES[template]
+    known = [f.name for f in dataclasses.fields(kind)]
+    for name in data:
+        if name not in known:
+            raise KnobError(f"unknown knob {name!r} for the {template} template; its knobs: "
+                            f"{', '.join(known)}")
+    return kind(**data)
+
+
+def knobs_to_dict(knobs: Knobs) -> dict:
+    return dataclasses.asdict(knobs)

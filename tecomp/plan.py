@@ -1,0 +1,136 @@
+"""Which kernels a network has: the one answer the engine, the tuner and the tools share.
+
+`network_plan(net)` turns a network description into its kernels, in the order a step runs
+them: one per projection (a Convolution or Pooling spec, the pre variables it reads and
+its delay), then one per population update. An update that only copies one projection's
+result (`r = sum(exc)` fed by one projection) has no kernel of its own: it is fused into
+the projection, which writes straight into the population's next `r`. Delayed projections
+need a ring of past pre values; the plan says how deep each ring is.
+"""
+
+import functools
+from dataclasses import dataclass
+
+from . import odes
+from .errors import InvalidValueError
+from .expr import ZERO, Kind, add, names, substitute
+from .specs import NeuronSpec, WindowSpec
+
+
+@dataclass(frozen=True, eq=False)
+class ProjectionKernel:
+    projection: object
+    spec: WindowSpec
+    delay: int  # steps
+    fused: object | None = None  # the post population whose update runs in this kernel
+
+    @property
+    def label(self) -> str:
+        return self.projection.name
+
+
+@dataclass(frozen=True, eq=False)
+class UpdateKernel:
+    population: object
+    spec: NeuronSpec
+
+    @property
+    def label(self) -> str:
+        return f"update {self.population.name}"
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    projections: tuple[ProjectionKernel, ...]
+    updates: tuple[UpdateKernel, ...]  # the updates that run a kernel of their own
+    outputs: dict  # population -> names of the variables its update assigns (may be empty)
+    rings: dict  # (population, variable) -> ring length, for the delayed projections
+
+    @property
+    def kernels(self) -> tuple:
+        return self.projections + self.updates
+
+    @property
+    def specs(self) -> list:
+        """The distinct specs to build, projections first."""
+        return list(dict.fromkeys(k.spec for k in self.kernels))
+
+    def fused_projection(self, population) -> "ProjectionKernel | None":
+        return next((k for k in self.projections if k.fused is population), None)
+
+
+def network_plan(net) -> Plan:
+    """The kernels of a network description (raises for a projection left unconnected)."""
+    updates = {pop: neuron_spec(pop, _feeds(net, pop), net.dtype, net.dt)
+               for pop in net.populations}
+    projections = []
+    for proj in net.projections:
+        spec = proj.spec(net.dtype)  # raises for a projection without a connection pattern
+        _check_pre_variables(proj, spec)
+        post_spec = updates[proj.post]
+        fused = proj.post if _copies(post_spec, proj, net) else None
+        projections.append(ProjectionKernel(proj, spec, proj.delay_steps(net.dt), fused))
+    fused_pops = {k.fused for k in projections if k.fused is not None}
+    own = tuple(UpdateKernel(pop, spec) for pop, spec in updates.items()
+                if spec is not None and pop not in fused_pops)
+    rings: dict = {}
+    for k in projections:
+        for var in k.spec.pre_vars if k.delay else ():
+            key = (k.projection.pre, var)
+            rings[key] = max(rings.get(key, 0), k.delay + 1)
+    outputs = {pop: spec.outputs if spec else () for pop, spec in updates.items()}
+    return Plan(tuple(projections), own, outputs, rings)
+
+
+def _feeds(net, pop) -> dict[str, int]:
+    feeds: dict[str, int] = {}
+    for proj in net.projections:
+        if proj.post is pop:
+            feeds[proj.target] = feeds.get(proj.target, 0) + 1
+    return feeds
+
+
+def _copies(spec: NeuronSpec | None, proj, net) -> bool:
+    """Whether a population's whole update is `x = sum(target)` of this one projection."""
+    if spec is None or spec.lets or spec.scalars or len(spec.exprs) != 1:
+        return False
+    expr = spec.exprs[0]
+    feeding = [p for p in net.projections if p.post is proj.post and p.target == expr[1]]
+    return expr[0] == Kind.SUM and feeding == [proj]
+
+
+def neuron_spec(pop, feeds: dict[str, int], dtype: str, dt: float) -> NeuronSpec | None:
+    """The update of a population, or None when its neuron has no equations.
+
+    `feeds` counts the projections per target of the population: `sum()` adds every target
+    they feed, and `sum(target)` of a target none feeds reads 0 (as in ANNarchy).
+    """
+    neuron = pop.neuron
+    if not neuron.equations:
+        return None
+    lets, values = odes.program(neuron.equations, dt)
+    fed = [(Kind.SUM, t) for t in sorted(feeds) if feeds[t]]
+    every = {(Kind.SUM, ""): fed[0] if len(fed) == 1 else
+             (ZERO if not fed else functools.reduce(add, fed))}
+    lets = tuple((name, substitute(e, every)) for name, e in lets)
+    outputs = tuple(v for v in neuron.variables if v in values)
+    exprs = tuple(substitute(values[v], every) for v in outputs)
+    trees = [*exprs, *(e for _, e in lets)]
+    read = set().union(*(names(e, Kind.VAR) for e in trees))
+    scalars = tuple(sorted(n for n in read if n in neuron.shared or n == "t"))
+    inputs = tuple(sorted(read - set(scalars)))
+    targets = tuple(sorted(set().union(*(names(e, Kind.SUM) for e in trees))))
+    return NeuronSpec(pop.size, inputs, targets, tuple(feeds.get(t, 0) for t in targets),
+                      outputs, exprs, dtype, scalars, lets)
+
+
+def _check_pre_variables(proj, spec: WindowSpec) -> None:
+    """A projection reads one value per pre neuron; a population-wide one would need a
+    broadcast nobody asked for."""
+    shared = set(spec.pre_vars) & proj.pre.neuron.shared
+    if shared:
+        name = sorted(shared)[0]
+        raise InvalidValueError(f"{type(proj).__name__} {proj.name}: its psp reads pre.{name}, "
+                                f"a population-wide parameter of {proj.pre.name}; declare it "
+                                f"per neuron ('{name} = 0.0' in a parameters string, or "
+                                f"Parameter(0.0, locality='local') in a dict)")

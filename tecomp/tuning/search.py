@@ -1,0 +1,186 @@
+"""Autotuning: search a template's knobs by building and timing real candidates.
+
+Candidates are built and timed in a worker process (`worker.py`), so one that crashes or
+hangs scores `inf` and is recorded, and the user's process never goes down with it. The
+search starts from the defaults, samples the knob space at random, then mutates the best
+candidates, within a budget of trials and seconds. Every trial's timing is kept in the record.
+"""
+
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import cache, plan, schedules
+from ..child import Child, ChildFailed, python_module
+from ..knobs import Knobs, knobs_to_dict
+from ..specs import NeuronSpec, WindowSpec, to_dict
+
+CANDIDATE_TIMEOUT = 60.0  # seconds to build and time one candidate
+
+
+@dataclass
+class TuneResult:
+    spec: WindowSpec | NeuronSpec
+    default_ms: float
+    best_ms: float
+    knobs: Knobs
+    trials: list[dict] = field(default_factory=list)  # as recorded: knobs in JSON form
+    seconds: float = 0.0
+
+    @property
+    def speedup(self) -> float:
+        return self.default_ms / self.best_ms if self.best_ms > 0 else math.nan
+
+    @property
+    def source(self) -> str:
+        """"template" or "metaschedule": who found the best schedule."""
+        best = knobs_to_dict(self.knobs)
+        return next((t["source"] for t in self.trials if t["knobs"] == best), "template")
+
+
+class Worker:
+    """A process that builds and times candidates; restarted when one kills it."""
+
+    def __init__(self, threads: int | None = None, command: list[str] | None = None):
+        env = {} if threads is None else {"TVM_NUM_THREADS": str(threads)}
+        self.child = Child(command or python_module("tecomp.tuning.worker"), env, name="worker")
+
+    def measure(self, spec, knobs: Knobs, timeout: float = CANDIDATE_TIMEOUT) -> dict:
+        """{"ms": median ms or inf, "error": None or why it failed, "build_s": ...}."""
+        request = {"spec": to_dict(spec), "knobs": knobs_to_dict(knobs)}
+        try:
+            return self.child.ask(request, timeout)
+        except ChildFailed as failure:
+            return {"ms": math.inf, "error": str(failure), "build_s": None}
+
+    def close(self) -> None:
+        self.child.close()
+
+
+def _neighbours(knobs: Knobs, space: list[Knobs]) -> list[Knobs]:
+    """Valid settings that differ from `knobs` in exactly one knob."""
+    mine = knobs_to_dict(knobs)
+    return [k for k in space
+            if sum(v != mine[name] for name, v in knobs_to_dict(k).items()) == 1]
+
+
+def tune_spec(spec: WindowSpec | NeuronSpec, trials: int = 64, seconds: float = 120.0,
+              threads: int | None = None, worker: Worker | None = None, seed: int = 0,
+              progress: bool = True, save: bool = True, folder: Path | None = None,
+              metaschedule: int = 0) -> TuneResult:
+    """Search the knobs of one spec; the best is written to the cache when `save`.
+
+    With `metaschedule` > 0, MetaSchedule also searches with that many trials, its best
+    schedule is timed by the same worker, and the faster of the two is kept."""
+    start = time.perf_counter()
+    own_worker = worker is None
+    worker = worker or Worker(threads)
+    try:
+        log = _search(spec, trials, seconds, worker, random.Random(seed), progress)
+        if metaschedule and isinstance(spec, WindowSpec):
+            log.append(_metaschedule_trial(spec, metaschedule, worker, threads))
+    finally:
+        if own_worker:
+            worker.close()
+    best = min(log, key=lambda t: t["ms"])
+    default_ms = log[0]["ms"]
+    result = TuneResult(spec, default_ms, best["ms"], best["candidate"], _recorded(log),
+                        time.perf_counter() - start)
+    if save and math.isfinite(best["ms"]):
+        cache.save(spec, best["candidate"], best["ms"], default_ms, result.trials, threads,
+                   folder)
+    return result
+
+
+def _recorded(log: list[dict]) -> list[dict]:
+    """Trials as the record keeps them: knobs in their JSON form."""
+    return [{"knobs": knobs_to_dict(t["candidate"]),
+             **{k: v for k, v in t.items() if k != "candidate"}} for t in log]
+
+
+def _search(spec, trials: int, seconds: float, worker: Worker, rng: random.Random,
+            progress: bool) -> list[dict]:
+    """Template candidates, the defaults first: a random half, then mutations of the best."""
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    space = schedules.candidates(spec)
+    default = schedules.default_knobs(spec)
+    budget = max(1, min(trials, len(space)))
+    queue = [default] + rng.sample(space, min(len(space), trials // 2))
+    tried: dict[Knobs, dict] = {}
+    with tqdm(total=budget, desc=label(spec), disable=not progress, leave=False,
+              unit="trial") as bar:
+        while queue and len(tried) < budget and (not tried or
+                                                 time.perf_counter() - start < seconds):
+            knobs = queue.pop(0)
+            if knobs not in tried:
+                tried[knobs] = {"candidate": knobs, **worker.measure(spec, knobs),
+                                "source": "template"}
+                bar.update(1)
+                bar.set_postfix(best_ms=min(t["ms"] for t in tried.values()))
+            if not queue:  # exploit: mutate the best settings so far
+                best = sorted(tried.values(), key=lambda t: t["ms"])[:3]
+                queue = [k for t in best for k in _neighbours(t["candidate"], space)
+                         if k not in tried]
+                rng.shuffle(queue)
+                queue = queue or [k for k in space if k not in tried][:8]
+    return list(tried.values())
+
+
+def _metaschedule_trial(spec, trials: int, worker: Worker, threads: int | None) -> dict:
+    from . import metaschedule
+
+    env = dict(os.environ, **({"TVM_NUM_THREADS": str(threads)} if threads else {}))
+    started = time.perf_counter()
+    saved = os.environ.copy()
+    os.environ.update(env)  # its runner processes inherit the thread count
+    try:
+        knobs = metaschedule.search(spec, trials)
+    except Exception as err:  # a failed search only loses the second opinion
+        return {"candidate": schedules.default_knobs(spec), "ms": math.inf,
+                "error": f"MetaSchedule: {err}"[:500], "build_s": None,
+                "source": "metaschedule"}
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    search_s = time.perf_counter() - started
+    if knobs is None:
+        return {"candidate": schedules.default_knobs(spec), "ms": math.inf,
+                "error": "MetaSchedule found no schedule", "build_s": None,
+                "source": "metaschedule", "search_s": search_s}
+    return {"candidate": knobs, **worker.measure(spec, knobs), "source": "metaschedule",
+            "search_s": search_s}
+
+
+def label(spec) -> str:
+    """A one-line description of a kernel (progress bars, tables)."""
+    if isinstance(spec, WindowSpec):
+        return f"{spec.kind} {spec.operation} {spec.pre}->{spec.post} {spec.dtype}"
+    return f"update {spec.size} {spec.dtype}"
+
+
+def tune(net, trials: int = 64, seconds: float = 120.0, threads: int | None = None,
+         progress: bool = True, folder: Path | None = None,
+         metaschedule: int = 0) -> list[TuneResult]:
+    """Tune every kernel of a network, before or after compile(); a network compiled
+    afterwards uses the tuned schedules."""
+    return tune_specs(plan.network_plan(net).specs, trials, seconds, threads, progress,
+                      folder, metaschedule)
+
+
+def tune_specs(specs: list, trials: int = 64, seconds: float = 120.0,
+               threads: int | None = None, progress: bool = True, folder: Path | None = None,
+               metaschedule: int = 0) -> list[TuneResult]:
+    """Tune several specs with one worker process."""
+    worker = Worker(threads)
+    try:
+        return [tune_spec(spec, trials, seconds, threads, worker, progress=progress,
+                          folder=folder, metaschedule=metaschedule) for spec in specs]
+    finally:
+        worker.close()
+
+
