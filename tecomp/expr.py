@@ -63,7 +63,8 @@ _UNARY_KINDS = frozenset({Kind.NEG, Kind.NOT})  # (kind, a)
 class Function:
     """One function of the languages, stated once: the parser checks `arity`, the constant
     folder calls `evaluate` on floats, and lowering calls `lower(tvm, *args)` where `tvm`
-    has the `te` and `tirx` modules (so this module imports without TVM)."""
+    has the `te` and `tirx` modules and the kernel's `dtype` (so this module imports
+    without TVM)."""
 
     name: str
     arity: int
@@ -71,8 +72,8 @@ class Function:
     lower: Callable
 
 
-def _zero(tvm, x):
-    return tvm.tirx.const(0.0, x.dtype)
+def _zero(tvm, _x):
+    return tvm.tirx.const(0.0, tvm.dtype)
 
 
 def _functions(*table: Function) -> dict[str, Function]:

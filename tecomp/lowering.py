@@ -15,6 +15,7 @@ compute the same values; which one is faster depends on the geometry, so the tun
 both. Everything else a knob changes is schedule (`schedules.py`).
 """
 
+import functools
 import itertools
 import math
 
@@ -35,7 +36,6 @@ class Stage:
     UPDATE = "update"  # a population update (one loop nest, one output per variable)
 
 
-_TVM = SimpleNamespace(te=te, tirx=tirx)
 _CALLS = FUNCTIONS | {ITE.name: ITE}
 _LOGIC = {"<": tirx.LT, "<=": tirx.LE, ">": tirx.GT, ">=": tirx.GE, "==": tirx.EQ, "!=": tirx.NE,
           "and": tirx.And, "or": tirx.Or}
@@ -59,23 +59,29 @@ def to_te(expr: Expr, leaf, dtype: str):
         a, b = args
         op = expr[1]
         if op == "**":
-            return _power(a, expr[3], b)
+            return _power(a, expr[3], b, dtype)
         if op in ARITHMETIC:
             return ARITHMETIC[op](a, b)
         return tirx.Div(a, b)  # the node itself: folding x / 0.0 would raise, NumPy gives inf
     if expr[1] == "power":
-        return _power(args[0], expr[2][1], args[1])
-    return _CALLS[expr[1]].lower(_TVM, *args)
+        return _power(args[0], expr[2][1], args[1], dtype)
+    return _CALLS[expr[1]].lower(_tvm(dtype), *args)
 
 
-def _power(base, exponent_tree: Expr, exponent):
+@functools.cache
+def _tvm(dtype: str) -> SimpleNamespace:
+    """What a Function's `lower` receives."""
+    return SimpleNamespace(te=te, tirx=tirx, dtype=dtype)
+
+
+def _power(base, exponent_tree: Expr, exponent, dtype: str):
     """Small integer powers as products: exact like NumPy's and far cheaper than pow()."""
     if exponent_tree[0] == Kind.CONST and exponent_tree[1] in (1.0, 2.0, 3.0, 4.0):
         result = base
         for _ in range(int(exponent_tree[1]) - 1):
             result = result * base
         return result
-    return FUNCTIONS["power"].lower(_TVM, base, exponent)
+    return FUNCTIONS["power"].lower(_tvm(dtype), base, exponent)
 
 
 def _reducer(operation: str, dtype: str):

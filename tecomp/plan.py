@@ -55,6 +55,10 @@ class Plan:
         """The distinct specs to build, projections first."""
         return list(dict.fromkeys(k.spec for k in self.kernels))
 
+    def update_of(self, population) -> NeuronSpec | None:
+        """The update spec of a population that runs its own kernel, else None."""
+        return next((k.spec for k in self.updates if k.population is population), None)
+
     def fused_projection(self, population) -> "ProjectionKernel | None":
         return next((k for k in self.projections if k.fused is population), None)
 

@@ -12,6 +12,7 @@ import math
 from tvm import s_tir
 
 from .build import num_threads, vector_bytes
+from .errors import KnobError
 from .knobs import Knobs, UpdateKnobs, WindowKnobs
 from .lowering import Stage
 from .specs import NeuronSpec, WindowSpec
@@ -150,6 +151,7 @@ def _schedule_elementwise(sch, block: str, shape: tuple[int, ...], width: int,
 def schedule_window(sch: s_tir.Schedule, spec: WindowSpec, knobs: WindowKnobs) -> None:
     """Loop order: parallel outer output loops, the window taps, then a register tile of
     `block` x `vector_width` outputs (block on `block_axis`, vector on `vector_axis`)."""
+    _check_tile(spec, knobs)
     for name in _stage_names(sch):
         if name.startswith(Stage.PADDED):
             shape = tuple(_block_extents(sch, name))
@@ -197,6 +199,16 @@ def schedule_window(sch: s_tir.Schedule, spec: WindowSpec, knobs: WindowKnobs) -
         _parallel_outer(sch, outer, extents)
     if rk_loops:
         sch.decompose_reduction(block, rk_loops[0])
+
+
+def _check_tile(spec: WindowSpec, knobs: WindowKnobs) -> None:
+    """The tile's axes exist and its factors divide them (else the knobs are for another
+    geometry)."""
+    for axis, factor, what in ((knobs.vector_axis, knobs.vector_width, "vector"),
+                               (knobs.block_axis, knobs.block, "block")):
+        if axis is not None and (axis >= len(spec.post) or spec.post[axis] % factor):
+            raise KnobError(f"{what}_axis {axis} with factor {factor} does not fit the "
+                            f"post shape {spec.post}")
 
 
 def schedule_neuron(sch: s_tir.Schedule, spec: NeuronSpec, knobs: UpdateKnobs) -> None:

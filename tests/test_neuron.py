@@ -210,7 +210,7 @@ def test_population_wide_parameters_read_as_one_float():
         net.step()
         assert_close(pop.r, r)
     assert pop.tau == 2.0
-    spec = net.engine.updates[pop]
+    spec = net.engine.plan.update_of(pop)
     assert spec.scalars == ("tau",) and spec.inputs == ("g", "r")
 
 
@@ -247,7 +247,7 @@ def test_one_fused_kernel_per_population():
     net.compile()
     calls = net.engine._plans[0]
     assert len(calls) == 2  # the projection, then one update writing a, r and b
-    assert net.engine.updates[pop].outputs == ("a", "r", "b")
+    assert net.engine.plan.update_of(pop).outputs == ("a", "r", "b")
 
 
 # -- bad input ----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Schedule templates, the tuner and the cache."""
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -11,8 +12,9 @@ import numpy as np
 import pytest
 
 import tecomp as ann
-from tecomp import build, cache, kernels, reference, schedules, tuner
+from tecomp import build, cache, kernels, reference, schedules, tuning
 from tecomp.extensions.convolution import Convolution, Pooling
+from tecomp.knobs import TraceKnobs, WindowKnobs, knobs_to_dict
 from tecomp.specs import NeuronSpec
 from tests.helpers import assert_close
 
@@ -108,23 +110,23 @@ def spec():
 
 def test_record_round_trip_and_compile_uses_it(spec, tmp_path, monkeypatch):
     monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
-    knobs = dict(schedules.default_knobs(spec), unroll=False, parallel=False)
-    path = cache.save(spec, knobs, 0.5, 1.0, [{"knobs": knobs, "ms": 0.5, "error": None}])
+    knobs = dataclasses.replace(schedules.default_knobs(spec), unroll=False, parallel=False)
+    path = cache.save(spec, knobs, 0.5, 1.0, [{"knobs": knobs_to_dict(knobs), "ms": 0.5,
+                                               "error": None}])
     assert path.parent == tmp_path / "records"
     record = cache.lookup(spec)
-    assert record["knobs"] == knobs and record["best_ms"] == 0.5
+    assert record.knobs == knobs and record.best_ms == 0.5
     assert kernels.choose_knobs(spec) == (knobs, True)
     assert kernels.choose_knobs(spec, tuned=False) == (schedules.default_knobs(spec), False)
     # a slower concurrent result merges its trials but keeps the faster schedule
-    other = dict(knobs, unroll=True)
-    cache.save(spec, other, 0.9, 1.0, [{"knobs": other, "ms": 0.9, "error": None}])
+    other = dataclasses.replace(knobs, unroll=True)
+    cache.save(spec, other, 0.9, 1.0, [{"knobs": knobs_to_dict(other), "ms": 0.9,
+                                        "error": None}])
     merged = cache.lookup(spec)
-    assert merged["knobs"] == knobs and len(merged["trials"]) == 2
+    assert merged.knobs == knobs and len(merged.trials) == 2
 
 
 def test_key_changes_with_every_part(spec, monkeypatch):
-    import dataclasses
-
     base = cache.digest(cache.key(spec))
     changed = [dataclasses.replace(spec, pre=(34, 32)), dataclasses.replace(spec, post=(8, 16)),
                dataclasses.replace(spec, window=(3, 5)), dataclasses.replace(spec, operation="max"),
@@ -151,11 +153,13 @@ def test_corrupt_and_foreign_records_are_skipped(spec, tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="unreadable"):
         assert cache.lookup(spec) is None
     foreign = json.loads(json.dumps({"format": cache.FORMAT, "key": {"spec": "other"},
-                                     "knobs": knobs, "best_ms": 0.1}))
+                                     "knobs": knobs_to_dict(knobs), "best_ms": 0.1,
+                                     "default_ms": 0.2}))
     path.write_text(json.dumps(foreign))
     with pytest.warns(UserWarning, match="another spec"):
         assert cache.lookup(spec) is None
-    stale = dict(foreign, key=cache.key(spec), knobs=dict(knobs, vector_width=3))
+    stale = dict(foreign, key=cache.key(spec),
+                 knobs=knobs_to_dict(dataclasses.replace(knobs, vector_width=3)))
     path.write_text(json.dumps(stale))
     with pytest.warns(UserWarning, match="not valid"):
         assert cache.lookup(spec) is None
@@ -177,7 +181,7 @@ def test_compiled_kernels_come_back_from_disk(spec, tmp_path, monkeypatch):
 
     monkeypatch.setattr(build, "compile_module", no_build)
     assert kernels.compile_kernel(spec, knobs) is not None
-    other = dict(knobs, unroll=not knobs["unroll"])  # never loaded by this process
+    other = dataclasses.replace(knobs, unroll=not knobs.unroll)  # never loaded here
     cache.write_atomic(cache.library_path(spec, other), b"truncated")
     with pytest.warns(UserWarning, match="unloadable"), pytest.raises(AssertionError):
         kernels.compile_kernel(spec, other)
@@ -192,7 +196,7 @@ FAKE_WORKERS = {
 
 @pytest.mark.parametrize("behaviour", list(FAKE_WORKERS))
 def test_a_candidate_that_kills_or_hangs_the_worker_scores_inf(spec, behaviour):
-    worker = tuner.Worker(command=[sys.executable, "-c", FAKE_WORKERS[behaviour]])
+    worker = tuning.Worker(command=[sys.executable, "-c", FAKE_WORKERS[behaviour]])
     outcome = worker.measure(spec, schedules.default_knobs(spec), timeout=3)
     worker.close()
     assert math.isinf(outcome["ms"])
@@ -201,8 +205,8 @@ def test_a_candidate_that_kills_or_hangs_the_worker_scores_inf(spec, behaviour):
 
 def test_a_failing_candidate_is_recorded_and_tuning_goes_on(spec, tmp_path, monkeypatch):
     monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
-    worker = tuner.Worker(threads=1)
-    bad = {"vector_axis": 1}  # the other knobs are missing
+    worker = tuning.Worker(threads=1)
+    bad = WindowKnobs(vector_axis=7, vector_width=4)  # a well-formed knob that cannot build
     failed = worker.measure(spec, bad)
     good = worker.measure(spec, schedules.default_knobs(spec))
     worker.close()
@@ -212,10 +216,10 @@ def test_a_failing_candidate_is_recorded_and_tuning_goes_on(spec, tmp_path, monk
 
 def test_two_trial_smoke_tune(spec, tmp_path, monkeypatch):
     monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
-    result = tuner.tune_spec(spec, trials=2, seconds=60, threads=1, progress=False)
+    result = tuning.tune_spec(spec, trials=2, seconds=60, threads=1, progress=False)
     assert len(result.trials) == 2 and result.best_ms <= result.default_ms
     assert all(math.isfinite(t["ms"]) for t in result.trials)
-    assert cache.lookup(spec, threads=1)["knobs"] == result.knobs
+    assert cache.lookup(spec, threads=1).knobs == result.knobs
 
 
 def test_tecomp_tune_runs_a_script_up_to_compile(tmp_path):
@@ -247,8 +251,9 @@ def test_trace_records_schedule_like_their_source(spec):
     from tvm import s_tir
 
     sch = s_tir.Schedule(kernels.prim_func(spec))
-    schedules.schedule(sch, spec, dict(schedules.default_knobs(spec), block_axis=0, block=2))
-    knobs = {"trace": tvm.ir.save_json(sch.trace.as_json())}
+    schedules.schedule(sch, spec, dataclasses.replace(schedules.default_knobs(spec),
+                                                      block_axis=0, block=2))
+    knobs = TraceKnobs(tvm.ir.save_json(sch.trace.as_json()))
     _, compute, expected = family("conv-stride-2")
     assert_close(compute(knobs), expected)
 
@@ -259,8 +264,8 @@ def test_metaschedule_second_opinion(tmp_path, monkeypatch):
     pytest.importorskip("cloudpickle")
     monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
     spec, compute, expected = family("conv-stride-2")
-    result = tuner.tune_spec(spec, trials=4, seconds=60, threads=1, progress=False,
+    result = tuning.tune_spec(spec, trials=4, seconds=60, threads=1, progress=False,
                              metaschedule=8)
     ms_trial = [t for t in result.trials if t["source"] == "metaschedule"]
     assert len(ms_trial) == 1 and math.isfinite(ms_trial[0]["ms"]), ms_trial
-    assert_close(compute(ms_trial[0]["knobs"]), expected)
+    assert_close(compute(TraceKnobs(**ms_trial[0]["knobs"])), expected)
