@@ -1,10 +1,7 @@
-"""Bad input (SPEC.md, "Bad input"): every invalid call raises, at the call that made the
+"""Bad input (docs/semantics.md, "Bad input"): every invalid call raises, at the call that made the
 mistake, a `TecompError` that is also a `ValueError`/`TypeError` (state errors: a
 `RuntimeError`), whose message names the rule and the offending values; and it leaves nothing
 half-built: afterwards the same network still compiles and simulates to the NumPy reference.
-
-Cases the library does not handle yet are marked `xfail(strict=True)`; the reason says what
-it does instead.
 """
 
 import contextlib
