@@ -1,10 +1,10 @@
-"""`python -m tecomp demo`: the manual page's examples (see tecomp.demo)."""
+"""`python -m tecomp demo`: the manual page's examples (see tecomp.tools.demo)."""
 
 import sys
 
 
 def main() -> int:
-    commands = {"demo": "tecomp.demo"}
+    commands = {"demo": "tecomp.tools.demo"}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(f"usage: python -m tecomp {{{','.join(commands)}}} [options]")
         return 2

@@ -3,9 +3,7 @@
 import dataclasses
 import json
 import math
-import subprocess
 import sys
-import textwrap
 import warnings
 
 import numpy as np
@@ -220,29 +218,6 @@ def test_two_trial_smoke_tune(spec, tmp_path, monkeypatch):
     assert len(result.trials) == 2 and result.best_ms <= result.default_ms
     assert all(math.isfinite(t["ms"]) for t in result.trials)
     assert cache.lookup(spec, threads=1).knobs == result.knobs
-
-
-def test_tecomp_tune_runs_a_script_up_to_compile(tmp_path):
-    script = tmp_path / "model.py"
-    script.write_text(textwrap.dedent("""
-        import numpy as np
-        import tecomp as ann
-        from tecomp.extensions.convolution import *
-        pre = ann.Population((32, 32), ann.Neuron(parameters="r = 0.0"))
-        post = ann.Population((32, 32), ann.Neuron(equations="r = sum(exc)"))
-        Convolution(pre, post, "exc").connect_filter(np.ones((3, 3)))
-        ann.compile()
-        raise SystemExit("the script went past compile()")
-    """))
-    env = {**__import__("os").environ, "TECOMP_CACHE": str(tmp_path / "cache"),
-           "TVM_NUM_THREADS": "1"}
-    run = subprocess.run([sys.executable, "-m", "tecomp.tuner", str(script), "--trials", "2"],
-                         capture_output=True, text=True, env=env, timeout=300)
-    assert run.returncode == 0, run.stderr
-    assert "speed-up" in run.stdout and "(32, 32)->(32, 32)" in run.stdout
-    listed = subprocess.run([sys.executable, "-m", "tecomp.tuner", "--list"],
-                            capture_output=True, text=True, env=env, timeout=120)
-    assert listed.stdout.count("threads=1") == 1  # `r = sum(exc)` runs inside the convolution
 
 
 def test_trace_records_schedule_like_their_source(spec):

@@ -1,9 +1,10 @@
-"""The benchmark cases of BENCH.md (B1-B6) as frozen descriptions.
+"""The benchmark cases of docs/benchmark.md (B1-B6) as frozen descriptions, and the one
+mapping between a precision ("double", "float") and its dtype that the tools use.
 
 A case builds its network on a `tecomp.Network` (an input population whose `r` is a
 parameter, one projection, a post population with `r = sum(exc)`), draws its input and
 weights, and gives the NumPy reference output of one step. The benchmark
-(`python -m tecomp.bench`) and the tuner use the same objects:
+(`python -m tecomp.tools.bench`) and `tecomp-tune --suite bench` use the same objects:
 
 >>> import numpy as np, tecomp as ann
 >>> case = CASES["B1"].quick()
@@ -12,10 +13,11 @@ weights, and gives the NumPy reference output of one step. The benchmark
 >>> pre, post, proj = case.build(net, rng)
 >>> x = case.inputs(rng, net.dtype)
 >>> net.compile(); pre.r = x; net.step()
->>> bool(np.allclose(post.r, case.reference(x, proj.weights), atol=1e-4))
+>>> error = reference.relative_error(post.r, case.reference(x, proj.weights))
+>>> bool(error <= case.tolerance(net.dtype))
 True
 
-E1 and E2 (the end-to-end networks) live in `tecomp.examples`.
+E1 and E2 (the end-to-end networks) live in `tecomp.tools.examples`.
 """
 
 import dataclasses
@@ -24,8 +26,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import reference
-from .neuron import Neuron
+import tecomp as ann
+from tecomp import reference
+from tecomp.network import PRECISIONS
+
+_PRECISION_OF = {dtype: precision for precision, dtype in PRECISIONS.items()}
+
+
+def precision_of(dtype) -> str:
+    """The precision ("double", "float") of a dtype ("float64", "float32", np.float32...).
+
+    >>> precision_of("float32"), precision_of(np.float64)
+    ('float', 'double')
+    """
+    return _PRECISION_OF[str(np.dtype(dtype))]
+
+
+def network(dtype) -> "ann.Network":
+    """A new network at the precision of `dtype`."""
+    return ann.Network(precision=precision_of(dtype))
 
 
 @dataclass(frozen=True)
@@ -78,6 +97,11 @@ class Case:
         """2 per tap (multiply and add) for every post neuron; 1 per tap for pooling."""
         return (1 if self.kind == "Pooling" else 2) * math.prod(self.post) * self.taps
 
+    def tolerance(self, dtype: str) -> float:
+        """The allowed relative error of a step against the NumPy reference (one reduction
+        of `taps` terms per output; see `tecomp.reference.tolerance`)."""
+        return reference.tolerance(dtype, terms=self.taps)
+
     def bytes(self, dtype: str) -> int:
         """Bytes a step must move at least: pre read once, post written once."""
         return (math.prod(self.pre) + math.prod(self.post)) * np.dtype(dtype).itemsize
@@ -100,10 +124,11 @@ class Case:
         """Add pre, post and the projection to `net`; returns (pre, post, proj).
 
         The weights are `weights` if given, else drawn from `rng` (seed 0 if None)."""
-        from .extensions.convolution import Convolution, Pooling
+        from tecomp.extensions.convolution import Convolution, Pooling
 
-        pre = net.create(self.pre, Neuron(parameters="r = 0.0"), name=f"{self.name}_pre")
-        post = net.create(self.post, Neuron(equations="r = sum(exc)"), name=f"{self.name}_post")
+        pre = net.create(self.pre, ann.Neuron(parameters="r = 0.0"), name=f"{self.name}_pre")
+        post = net.create(self.post, ann.Neuron(equations="r = sum(exc)"),
+                          name=f"{self.name}_post")
         options = dict(self.options)
         if self.kind == "Pooling":
             proj = Pooling(pre, post, "exc", operation=self.operation, name=self.name)
@@ -117,6 +142,14 @@ class Case:
             connect = proj.connect_filters if self.bank else proj.connect_filter
             connect(weights, **options)
         return pre, post, proj
+
+    def spec(self, dtype: str):
+        """The kernel spec of this case's projection at `dtype` (what tuning keys on)."""
+        from tecomp import plan
+
+        net = network(dtype)
+        self.build(net)
+        return plan.network_plan(net).projections[0].spec
 
     def reference(self, x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """The post rates after one step with pre.r = x (NumPy, at the precision of x)."""
