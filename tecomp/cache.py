@@ -221,20 +221,69 @@ def library_path(spec: WindowSpec | NeuronSpec, knobs: Knobs) -> Path:
         f"{digest([key(spec), knobs_to_dict(knobs), code_digest()])}.so"
 
 
-def load_library(path: Path):
-    """The `main` function of a cached kernel, or None if it is missing or unloadable."""
+def load_library(path: Path, spec: WindowSpec | NeuronSpec):
+    """The `main` function of a cached kernel, or None when it must be (re)built.
+
+    A library is only loaded once its sidecar vouches for it: same size, same SHA-256,
+    built for this very spec. Loading a truncated or overwritten shared library can kill
+    the process (SIGBUS, SIGSEGV), so anything else is set aside, with one warning."""
     if not path.exists():
         return None
+    problem = _library_problem(path, spec)
+    if problem is None:
+        try:
+            return tvm.runtime.load_module(str(path))["main"]
+        except Exception as err:  # a file the checksum vouched for but the loader refused
+            problem = f"it does not load ({err})"
+    _set_aside(path)
+    warnings.warn(f"tecomp: set aside the cached kernel {path.name}: {problem}; "
+                  "rebuilding it", stacklevel=3)
+    return None
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def _library_problem(path: Path, spec) -> str | None:
+    """Why the library at `path` cannot be trusted for `spec`, or None."""
     try:
-        return tvm.runtime.load_module(str(path))["main"]
-    except Exception as err:  # a truncated or foreign file: rebuild it
-        warnings.warn(f"tecomp: ignoring unloadable kernel {path}: {err}", stacklevel=3)
-        return None
+        about = json.loads(_sidecar(path).read_text())
+        data = path.read_bytes()
+    except (OSError, ValueError, RecursionError) as err:
+        return f"no readable checksum ({type(err).__name__})"
+    if not isinstance(about, dict) or about.get("size") != len(data):
+        return f"its size is {len(data)} bytes, not the {about.get('size')} recorded" \
+            if isinstance(about, dict) else "a malformed checksum file"
+    if about.get("sha256") != hashlib.sha256(data).hexdigest():
+        return "its checksum does not match"
+    if about.get("spec") != json.loads(json.dumps(to_dict(spec))):
+        return "it was built for another kernel"
+    return None
 
 
-def store_library(path: Path, executable) -> None:
+def _set_aside(path: Path) -> None:
+    """Move a distrusted library (and its sidecar) out of the way, keeping it to inspect."""
+    aside = path.parent / "rejected"
+    with contextlib.suppress(OSError):
+        aside.mkdir(exist_ok=True)
+        for part in (path, _sidecar(path)):
+            if part.exists():
+                os.replace(part, aside / part.name)
+
+
+def store_library(path: Path, executable, spec: WindowSpec | NeuronSpec) -> None:
+    """Export a compiled kernel atomically, its size, checksum and spec beside it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".so")
     os.close(fd)
-    executable.export_library(tmp)
-    os.replace(tmp, path)
+    try:
+        executable.export_library(tmp)
+        data = Path(tmp).read_bytes()
+        write_atomic(_sidecar(path), json.dumps({
+            "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+            "spec": to_dict(spec), "tecomp": VERSION}))
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)

@@ -166,7 +166,8 @@ class _Converter:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             return self.call(node)
         if isinstance(node, ast.IfExp) and ITE.name in self.functions:
-            return (Kind.CALL, ITE.name, (self.condition(node.test), self(node.body), self(node.orelse)))
+            branches = (self.condition(node.test), self(node.body), self(node.orelse))
+            return (Kind.CALL, ITE.name, branches)
         if isinstance(node, ast.Compare | ast.BoolOp) or (
                 isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)):
             where = "ite(condition, a, b)" if ITE.name in self.functions else "a neuron's ite()"

@@ -71,11 +71,11 @@ def compile_kernel(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None,
     memo = (spec, knobs)
     if memo not in _loaded:
         path = cache.library_path(spec, knobs)
-        function = cache.load_library(path)
+        function = cache.load_library(path, spec)
         if function is None:
             executable = build.compile_module(scheduled(spec, knobs))
             try:
-                cache.store_library(path, executable)
+                cache.store_library(path, executable, spec)
             except OSError as err:  # a read-only cache costs rebuilds, nothing else
                 warnings.warn(f"tecomp: cannot cache the kernel in {path}: {err}", stacklevel=2)
             function = executable["main"]

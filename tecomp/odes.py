@@ -18,7 +18,23 @@ Methods, for `tau * dx/dt + x = A` or any linear arrangement giving `dx/dt = f`:
 
 import itertools
 
-from .expr import ITE, LEAVES, ONE, ZERO, Expr, Kind, add, contains, div, fold, linear, mul, neg, sub, substitute
+from .expr import (
+    ITE,
+    LEAVES,
+    ONE,
+    ZERO,
+    Expr,
+    Kind,
+    add,
+    contains,
+    div,
+    fold,
+    linear,
+    mul,
+    neg,
+    sub,
+    substitute,
+)
 
 METHODS = ("explicit", "exponential", "midpoint")
 
@@ -92,7 +108,8 @@ class _Builder:
         for limit, op in ((eq.min, "<"), (eq.max, ">")):
             if limit is not None:
                 x, bound = self.env[eq.target], self.bind(self.now(limit))
-                self.env[eq.target] = self.bind((Kind.CALL, ITE.name, ((Kind.CMP, op, x, bound), bound, x)))
+                test = (Kind.CMP, op, x, bound)
+                self.env[eq.target] = self.bind((Kind.CALL, ITE.name, (test, bound, x)))
 
     def ode_block(self, block: list) -> None:
         start = dict(self.env)

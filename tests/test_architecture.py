@@ -145,7 +145,7 @@ def test_committed_records_ship_as_package_data(tmp_path):
 # -- knobs --------------------------------------------------------------------------------
 
 def test_a_misspelt_or_mistyped_knob_fails_where_it_is_written():
-    with pytest.raises(KnobError, match="unknown knob 'vector_widht'.*vector_width"):
+    with pytest.raises(KnobError, match=r"unknown knob 'vector_widht'.*vector_width"):
         knobs_from_dict("window", {"vector_widht": 8})
     with pytest.raises(KnobError, match="unknown knob 'vector_axis'"):
         knobs_from_dict("update", {"vector_axis": 0})
