@@ -18,10 +18,9 @@ both. Everything else a knob changes is schedule (`schedules.py`).
 import functools
 import itertools
 import math
+from types import SimpleNamespace
 
 from tvm import te, tirx
-
-from types import SimpleNamespace
 
 from .expr import ARITHMETIC, FUNCTIONS, ITE, Expr, Kind, children, names, substitute
 from .specs import NeuronSpec, WindowSpec
