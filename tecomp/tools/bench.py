@@ -1,27 +1,25 @@
-"""The benchmark of BENCH.md: tecomp against its peers, on this machine, in one run.
+"""The benchmark of docs/benchmark.md: tecomp against its peers, on this machine, in one run.
 
-    python -m tecomp.bench              # B1-B6 (E1, E2), float32 and float64, 1 and 2 threads
-    python -m tecomp.bench --quick      # B1-B6 small, under a minute (CI); ANNarchy if asked
-    python -m tecomp.bench --cases B1 B4 --threads 2 --precision float32 --repeats 50
+    python -m tecomp.tools.bench            # B1-B6, E1, E2; float32 and float64; 1 and 2 threads
+    python -m tecomp.tools.bench --quick    # B1-B6 small, under a minute (CI); ANNarchy if asked
+    python -m tecomp.tools.bench --cases B1 B4 --threads 2 --precision float32 --repeats 50
 
-Each thread count runs in its own worker process (TVM reads TVM_NUM_THREADS once, when its
-pool starts; OpenBLAS and OpenMP likewise), which measures the machine limits (sgemm, copy),
-then for every case and precision: compile time (cold and from the kernel cache, each in a
-fresh process, with its peak RSS; measured by the first worker only, and in --quick for the
-first case and precision only), every output against the NumPy reference, and finally
-the steps of tecomp and of every peer, interleaved round by round. Results go to
-`bench.json` and `bench.md` in `--out`.
+(`tecomp-bench` is the same command.) Each thread count runs in its own worker process (TVM
+reads TVM_NUM_THREADS once, when its pool starts; OpenBLAS and OpenMP likewise), which
+measures the machine limits (sgemm, copy), then for every case and precision: compile time
+(cold and from the kernel cache, each in a fresh process, with its peak RSS; measured by the
+first worker only, and in --quick for the first case and precision only), then every
+output against the NumPy reference and the steps of tecomp and of every peer, interleaved
+round by round (`tools.harness`). Results go to `bench.json` and `bench.md` in `--out`
+(default: `bench-results/`, or a new temporary folder for --quick).
 """
 
 import argparse
 import contextlib
 import datetime
-import gc
 import json
 import os
 import platform
-import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,24 +28,22 @@ from pathlib import Path
 
 import numpy as np
 
-from . import bench_report as report
-from . import peers, suite
+from tecomp.child import Child, ChildFailed, ask_once, python_module
 
-SEED = 20240501
+from . import examples, harness, peers, report, suite
+from .harness import SEED, Runner
+
 EXAMPLES = ("E1", "E2")
 PEERS = ("numpy", "scipy", "torch", "annarchy")
 ENV_RECORDED = ("TVM_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                 "OMP_WAIT_POLICY", "TVM_THREAD_POOL_SPIN_COUNT", "TECOMP_CACHE",
                 "TECOMP_SCHEDULES")
-TOLERANCE = {"float32": 1e-4, "float64": 1e-9}  # max error / max(1, max |reference|)
-# Thread pools spin a few ms after a call (TVM, OpenMP): on 2 cores the next system's
-# threads would wait for those spinning ones, so every call waits this long first.
-SETTLE_S = 0.02
-SLOW_S = 0.05  # a call this long needs no untimed call before it
+PROBE_TIMEOUT = 1800.0  # seconds for one compile-time probe (E2 cold: a minute or two)
+SERVER = python_module("tecomp.tools.bench", "--serve")  # a worker or a compile probe
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m tecomp.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tecomp.tools.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", choices=[*suite.CASES, *EXAMPLES],
                         metavar="CASE", help="B1..B6 E1 E2 (default: all; --quick: B1..B6, "
@@ -67,11 +63,10 @@ def parse_args(argv):
     parser.add_argument("--omp-passive", action="store_true",
                         help="OMP_WAIT_POLICY=PASSIVE for the peers (PyTorch, ANNarchy): "
                              "their spinning threads stall for ms on a loaded machine")
-    parser.add_argument("--out", type=Path, default=Path("bench-results"))
-    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # result file
-    parser.add_argument("--scratch", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--compile-probe", help=argparse.SUPPRESS)  # a case name
-    parser.add_argument("--probes", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path,
+                        help="folder for bench.json and bench.md (default: bench-results; "
+                             "--quick: a new temporary folder)")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # a child
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (5 if args.quick else 30)
     args.cases = args.cases or [*suite.CASES, *([] if args.quick else EXAMPLES)]
@@ -86,36 +81,54 @@ def parse_args(argv):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    if args.compile_probe:
-        return compile_probe(args)
-    if args.worker:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    if args.serve:
+        harness.serve(_handle)
+        return 0
+    return run(args, argv)
+
+
+def _handle(request: dict) -> dict:
+    """The child side: one thread count's worker, or one compile-time probe."""
+    if request["do"] == "worker":
+        args = parse_args(request["argv"])
+        args.threads, args.scratch = [request["threads"]], Path(request["scratch"])
+        args.probes = request["probes"]
         return worker(args)
-    return run(args)
+    if request["do"] == "compile-probe":
+        return compile_probe(request["case"], request["dtype"], request["quick"])
+    raise ValueError(f"unknown request {request['do']!r}")
 
 
 # -- orchestration (no TVM in this process) ----------------------------------------------------
-def run(args) -> int:
+def run(args, argv: list[str]) -> int:
     start = time.perf_counter()
+    if args.out is None:
+        args.out = Path(tempfile.mkdtemp(prefix="tecomp-bench-quick-")) if args.quick \
+            else Path("bench-results")
     results = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-               "command": " ".join(["python -m tecomp.bench", *sys.argv[1:]]),
+               "command": " ".join(["python -m tecomp.tools.bench", *argv]),
                "quick": args.quick, "repeats": args.repeats, "machine": machine(),
                "versions": versions(), "memory_note": report.MEMORY_NOTE, "workers": []}
     with tempfile.TemporaryDirectory(prefix="tecomp-bench-") as scratch:
         for threads in args.threads:
             print(f"== {threads} thread(s)", flush=True)
-            result = Path(scratch) / f"worker-{threads}.json"
-            command = [sys.executable, "-m", "tecomp.bench", *_forwarded(args),
-                       "--threads", str(threads), "--worker", str(result),
-                       "--scratch", scratch] + ["--probes"] * (threads == args.threads[0])
+            request = {"do": "worker", "argv": _forwarded(args), "threads": threads,
+                       "scratch": scratch, "probes": threads == args.threads[0]}
             env = thread_env(threads)
             if args.omp_passive:
                 env["OMP_WAIT_POLICY"] = "PASSIVE"
-            code = subprocess.run(command, env=env).returncode
-            if code != 0 or not result.exists():
-                print(f"worker for {threads} thread(s) failed (exit {code})", file=sys.stderr)
+            try:
+                with Child(SERVER, env, name=f"worker for {threads} thread(s)") as child:
+                    answer = child.ask(request)
+            except ChildFailed as failure:
+                answer = {"error": str(failure)}
+            if "error" in answer:
+                print(f"worker for {threads} thread(s) failed: {answer['error']}\n"
+                      f"{answer.get('traceback', '')}", file=sys.stderr)
                 return 1
-            results["workers"].append(json.loads(result.read_text()))
+            results["workers"].append(answer)
     results["seconds"] = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(results, indent=1))
@@ -137,9 +150,10 @@ def _forwarded(args) -> list[str]:
 
 
 def thread_env(threads: int) -> dict:
+    """The variables that set every thread pool (TVM, OpenMP, OpenBLAS, MKL) to `threads`."""
     n = str(threads)
-    return dict(os.environ, TVM_NUM_THREADS=n, OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n,
-                MKL_NUM_THREADS=n)
+    return {"TVM_NUM_THREADS": n, "OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n,
+            "MKL_NUM_THREADS": n}
 
 
 def machine() -> dict:
@@ -172,8 +186,8 @@ def versions() -> dict:
     return out
 
 
-# -- one thread count ----------------------------------------------------------------------------
-def worker(args) -> int:
+# -- one thread count (a worker process) ----------------------------------------------------------
+def worker(args) -> dict:
     threads = args.threads[0]
     start = time.perf_counter()
     limits = machine_limits(args.quick)
@@ -202,9 +216,7 @@ def worker(args) -> int:
     for record in records:
         report.derive(record, limits)
     env = {k: os.environ.get(k) for k in ENV_RECORDED}
-    args.worker.write_text(json.dumps({"threads": threads, "limits": limits, "env": env,
-                                       "records": records}))
-    return 0
+    return {"threads": threads, "limits": limits, "env": env, "records": records}
 
 
 def machine_limits(quick: bool) -> dict:
@@ -240,115 +252,57 @@ def run_case(case: suite.Case, dtype: str, threads: int, args) -> dict:
     w, x = case.draw_weights(rng), case.inputs(rng, dtype)
     record = {"case": case.name, "title": case.title, "precision": dtype, "threads": threads,
               "pre": case.pre, "post": case.post, "flops": case.flops,
-              "bytes": case.bytes(dtype), "bound": case.bound, "skipped": {}}
+              "bytes": case.bytes(dtype), "bound": case.bound,
+              "tolerance": case.tolerance(dtype), "skipped": {}}
     first = dtype == args.precision[0] and case.name == args.cases[0]
     if args.probes and (first or not args.quick):
         record["compile"] = compile_times(case.name, dtype, threads, args)
     folder = args.scratch / "annarchy"
     tag = f"{case.name}-{dtype}{'-quick' if args.quick else ''}"
+    built = {}
 
-    first = peers.tecomp(case, x, w, tuned=False)
-    makers = {"tecomp": lambda: first,
+    def tecomp() -> Runner:
+        built["tecomp"] = peers.tecomp(case, x, w, tuned=False)
+        return built["tecomp"]
+
+    def annarchy() -> Runner:
+        first = built["tecomp"]
+        return peers.annarchy(first.net, {first.pre.name: x}, first.post.name, 1, threads,
+                              folder, tag)
+
+    makers = {"tecomp": tecomp,
               "tecomp-tuned": lambda: peers.tecomp(case, x, w, tuned=True),
               "scipy": lambda: peers.scipy_ndimage(case, x, w),
               "torch": lambda: peers.pytorch(case, x, w, threads),
-              "annarchy": lambda: peers.annarchy(first.net, {first.pre.name: x}, first.post.name,
-                                                 1, threads, folder, tag)}
+              "annarchy": annarchy}
+    return _measured(record, makers, peers.numpy_reference(case, x, w), args, kernel=case.name)
+
+
+def _measured(record: dict, makers: dict, reference: Runner, args,
+              kernel: str | None = None) -> dict:
+    """Check every maker's runner against the NumPy reference, then time them all,
+    interleaved (`harness.measure`); tecomp failing its check aborts the case."""
     if args.no_tuned:
         del makers["tecomp-tuned"]
-    for name in ("scipy", "torch", "annarchy"):
-        if name not in args.peers:
-            record["skipped"][name] = args.left_out
-            makers.pop(name)
-    reference = peers.numpy_reference(case, x, w)
-    record["reference_s"] = reference.check_s = reference.timed()
-    return _time_all(record, [reference], makers, reference.output(), dtype, args,
-                     kernel=case.name)
-
-
-def _time_all(record: dict, runners: list, makers: dict, expected, dtype: str, args,
-              kernel: str | None = None) -> dict:
-    """Check every maker's runner against `expected`, then time them all, interleaved."""
+    for name in [n for n in makers if n in PEERS and n not in args.peers]:
+        record["skipped"][name] = args.left_out
+        del makers[name]
+    untimed = ()
     if "numpy" not in args.peers:
         record["skipped"]["numpy"] = "not selected (--peers)"
-    try:
-        for name, make in makers.items():
-            runner = _checked(name, make, expected, dtype, record)
-            if runner is None and name == "tecomp":
-                return record  # tecomp disagrees with the reference: no timing
-            if runner is not None:
-                runners.append(runner)
-        timed = [r for r in runners if r.name != "numpy" or "numpy" in args.peers]
-        record["samples_ms"] = interleave(timed, args.repeats, args.budget)
-        for runner in runners:
-            if runner.net is not None and kernel is not None:
-                profile = runner.net.engine.profile(repeat=min(args.repeats, 30))
-                runner.info["kernel_ms"] = 1e3 * profile[kernel]
-        record["info"] = {r.name: r.info for r in runners}
-    finally:
-        for runner in runners:
-            runner.close()
-    return record
-
-
-def _checked(name: str, make, expected: np.ndarray, dtype: str, record: dict):
-    """The runner after one call whose output agrees with the reference, else None."""
-    try:
-        runner = make()
-        runner.check_s = runner.timed()
-        error = relative_error(runner.output(), expected)
-    except peers.Skip as why:
-        record["skipped"][name] = str(why)
-        return None
-    record.setdefault("max_error", {})[name] = error
-    if error <= TOLERANCE[dtype]:
-        return runner
-    message = (f"{name} output differs from the NumPy reference: relative error {error:.3g} "
-               f"> {TOLERANCE[dtype]:g}")
-    runner.close()
-    if name == "tecomp":
-        record["error"] = message + "; case aborted"
+        untimed = ("numpy",)
+    out = harness.measure(makers, reference, record["tolerance"], args.repeats, args.budget,
+                          untimed=untimed, kernel=kernel)
+    record["reference_s"] = reference.check_s
+    record["max_error"] = out.errors
+    record["skipped"].update((k, v) for k, v in out.skipped.items() if k != "tecomp")
+    if out.aborted:
+        record["error"] = f"tecomp: {out.aborted}; case aborted"
         print(f"   ERROR: {record['error']}", file=sys.stderr, flush=True)
-    else:
-        record["skipped"][name] = message
-    return None
-
-
-def relative_error(actual, expected) -> float:
-    """max |actual - expected| / max(1, max |expected|); inf for a shape or inf/NaN mismatch."""
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    finite = np.isfinite(expected)
-    if actual.shape != expected.shape or not np.array_equal(np.isfinite(actual), finite) or \
-            not np.array_equal(actual[~finite], expected[~finite]):
-        return float("inf")
-    scale = max(1.0, float(np.abs(expected[finite]).max(initial=0.0)))
-    return float(np.abs(actual[finite] - expected[finite]).max(initial=0.0)) / scale
-
-
-def interleave(runners: list, repeats: int, budget: float) -> dict[str, list[float]]:
-    """Rounds in which every runner, in a new random order, makes one untimed call then one
-    timed call: a step as in a running simulation (warm caches, its own threads awake),
-    without the others' threads, which get SETTLE_S to stop spinning before each call.
-    A runner that has spent `budget` seconds (after at least 3 samples) sits out."""
-    order = random.Random(SEED)
-    samples = {r.name: [] for r in runners}
-    spent = dict.fromkeys(samples, 0.0)
-    gc.disable()
-    try:
-        for _ in range(repeats):
-            for runner in order.sample(runners, len(runners)):
-                done = samples[runner.name]
-                if len(done) >= 3 and spent[runner.name] > budget:
-                    continue
-                time.sleep(SETTLE_S)
-                if (done[-1] / 1e3 if done else runner.check_s) < SLOW_S:
-                    runner.timed()
-                seconds = runner.timed()
-                done.append(1e3 * seconds)
-                spent[runner.name] += seconds
-    finally:
-        gc.enable()
-    return samples
+        return record
+    record["samples_ms"] = out.samples_ms
+    record["info"] = out.info
+    return record
 
 
 # -- compile time and memory, each in a fresh process --------------------------------------------
@@ -356,99 +310,75 @@ def compile_times(name: str, dtype: str, threads: int, args) -> dict:
     """Cold (empty kernel cache) then cached compile of the case, in two fresh processes."""
     out = {}
     with tempfile.TemporaryDirectory(prefix="tecomp-cache-", dir=args.scratch) as cache:
-        env = dict(thread_env(threads), TECOMP_CACHE=cache)
+        env = {**thread_env(threads), "TECOMP_CACHE": cache}
+        request = {"do": "compile-probe", "case": name, "dtype": dtype, "quick": args.quick}
         for label in ("cold", "cached"):
-            command = [sys.executable, "-m", "tecomp.bench", "--compile-probe", name,
-                       "--precision", dtype] + ["--quick"] * args.quick
-            done = subprocess.run(command, env=env, capture_output=True, text=True)
-            if done.returncode != 0:
-                out[label] = {"error": done.stderr.strip().splitlines()[-1:]}
-                continue
-            out[label] = json.loads(done.stdout.strip().splitlines()[-1])
+            try:
+                answer = ask_once(SERVER, request, PROBE_TIMEOUT, env)
+            except ChildFailed as failure:
+                answer = {"error": str(failure)}
+            out[label] = {"error": answer["error"]} if "error" in answer else answer
     return out
 
 
-def compile_probe(args) -> int:
-    """Build, compile (default schedules) and step one case (or example); print times and
-    peak RSS."""
+def compile_probe(name: str, dtype: str, quick: bool) -> dict:
+    """Build, compile (default schedules) and step one case (or example): times and peak
+    RSS of this process."""
     start = time.perf_counter()
-    from .network import Network
-
-    precision = "float" if args.precision[0] == "float32" else "double"
-    net = Network(precision=precision)
-    if args.compile_probe in EXAMPLES:
-        from . import examples
-
-        ex = getattr(examples, args.compile_probe.lower())(net=net, precision=precision)
-        pre, x = ex.input, ex.image
+    net = suite.network(dtype)
+    if name in EXAMPLES:
+        ex = getattr(examples, name.lower())(net=net)
+        pre, x = ex.input, ex.image.astype(dtype)
     else:
-        case = suite.CASES[args.compile_probe]
-        case = case.quick() if args.quick else case
+        case = suite.CASES[name].quick() if quick else suite.CASES[name]
         pre, _, _ = case.build(net, np.random.default_rng(SEED))
-        x = case.inputs(np.random.default_rng(SEED), net.dtype)
+        x = case.inputs(np.random.default_rng(SEED), dtype)
     import tvm  # noqa: F401  (imported before timing: compile time excludes `import tvm`)
 
     imported = time.perf_counter() - start
     rss_before = peers.peak_rss_mb()
     start = time.perf_counter()
-    peers.compile_network(net, tuned=False)
+    net.compile(tuned=False)
     seconds = time.perf_counter() - start
     pre.r = x
     net.step()
-    print(json.dumps({"compile_s": seconds, "import_s": imported, "rss_before_mb": rss_before,
-                      "peak_rss_mb": peers.peak_rss_mb()}))
-    return 0
+    return {"compile_s": seconds, "import_s": imported, "rss_before_mb": rss_before,
+            "peak_rss_mb": peers.peak_rss_mb()}
 
 
-# -- E1, E2 (built by tecomp.examples) -----------------------------------------------------------
+# -- E1, E2 (built by tools.examples) ------------------------------------------------------------
 def run_example(name: str, dtype: str, threads: int, args) -> dict:
-    """E1/E2 from `tecomp.examples`: one run = `steps` steps with a constant input (the time
+    """E1/E2 from `tools.examples`: one run = `steps` steps with a constant input (the time
     for the input to reach the last layer); the last layer is checked."""
-    record = {"case": name, "precision": dtype, "threads": threads, "skipped": {}}
-    try:
-        from . import examples
-    except ImportError as err:
-        record["error_skip"] = f"{name} skipped: tecomp.examples is not available ({err})"
-        return record
-    from .network import Network
-
-    precision = "float" if dtype == "float32" else "double"
+    build_example = getattr(examples, name.lower())
+    ex = build_example(net=suite.network(dtype))
+    x = ex.image.astype(dtype)
+    record = {"case": name, "title": f"{len(ex.layers)} layers, {ex.steps} steps",
+              "precision": dtype, "threads": threads, "pre": ex.input.geometry,
+              "post": ex.layers[-1].geometry, "tolerance": ex.tolerance(dtype),
+              "skipped": {"scipy": "no end-to-end network",
+                          "torch": "no PyTorch version of the end-to-end networks yet"}}
     if args.probes and not args.quick:
         record["compile"] = compile_times(name, dtype, threads, args)
 
-    def build(tuned: bool) -> peers.Runner:
-        ex = getattr(examples, name.lower())(net=Network(precision=precision),
-                                             precision=precision)
+    def tecomp(example, tuned: bool) -> Runner:
         start = time.perf_counter()
-        peers.compile_network(ex.network, tuned=tuned)
-        ex.input.r = ex.image.astype(dtype)
-        runner = peers.Runner("tecomp-tuned" if tuned else "tecomp",
-                              lambda: ex.network.simulate(ex.steps * ex.network.dt),
-                              lambda _: ex.layers[-1].r,
-                              compile_s=time.perf_counter() - start)
-        runner.net, runner.example = ex.network, ex
+        example.network.compile(tuned=tuned)
+        example.input.r = x
+        runner = Runner("tecomp-tuned" if tuned else "tecomp",
+                        lambda: example.network.simulate(example.steps * example.network.dt),
+                        lambda _: example.layers[-1].r, compile_s=time.perf_counter() - start)
+        runner.net = example.network
         return runner
 
-    first = build(False)
-    ex = first.example
-    x = ex.image.astype(dtype)
-    record.update(title=f"{len(ex.layers)} layers, {ex.steps} steps", pre=ex.input.geometry,
-                  post=ex.layers[-1].geometry)
-    reference = peers.Runner("numpy", lambda: ex.reference(x)[-1], lambda out: out)
-    record["reference_s"] = reference.check_s = reference.timed()
     folder, tag = args.scratch / "annarchy", f"{name}-{dtype}"
-    makers = {"tecomp": lambda: first, "tecomp-tuned": lambda: build(True),
-              "annarchy": lambda: peers.annarchy(first.net, {ex.input.name: x},
+    makers = {"tecomp": lambda: tecomp(ex, False),
+              "tecomp-tuned": lambda: tecomp(build_example(net=suite.network(dtype)), True),
+              "annarchy": lambda: peers.annarchy(ex.network, {ex.input.name: x},
                                                  ex.layers[-1].name, ex.steps, threads,
                                                  folder, tag)}
-    if args.no_tuned:
-        del makers["tecomp-tuned"]
-    if "annarchy" not in args.peers:
-        record["skipped"]["annarchy"] = args.left_out
-        del makers["annarchy"]
-    record["skipped"].update(scipy="no end-to-end network",
-                             torch="no PyTorch version of the end-to-end networks yet")
-    return _time_all(record, [reference], makers, reference.output(), dtype, args)
+    reference = Runner("numpy", lambda: ex.reference(x)[-1], lambda out: out)
+    return _measured(record, makers, reference, args)
 
 
 if __name__ == "__main__":

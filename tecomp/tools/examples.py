@@ -1,12 +1,12 @@
-"""The end-to-end networks E1 and E2 of BENCH.md, with their NumPy reference.
+"""The end-to-end networks E1 and E2 of docs/benchmark.md, with their NumPy reference.
 
 Each builder adds an input population (`r` a parameter), the layers (`r = sum(exc)`) and
 their projections to a network (the default one if none is given) and returns an `Example`:
 
     >>> import tecomp as ann
     >>> ex = e1(ann.Network(), precision="float")
-    >>> [layer.geometry for layer in ex.layers], ex.steps
-    ([(48, 64, 3), (48, 64, 3), (48, 64, 3)], 3)
+    >>> [layer.geometry for layer in ex.layers], ex.steps, ex.taps
+    ([(48, 64, 3), (48, 64, 3), (48, 64, 3)], 3, 100)
 
 A constant input reaches layer k after k + 1 steps; `reference(x)` gives every layer's
 values from then on, and `step(x, values)` the values after one step from `values`.
@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import reference
-from .extensions.convolution import Convolution, Pooling
-from .network import Network, default_network
-from .neuron import Neuron
+import tecomp as ann
+from tecomp import plan, reference
+from tecomp.extensions.convolution import Convolution, Pooling
+from tecomp.network import Network, default_network
 
-INPUT = Neuron(parameters="r = 0.0")
-LAYER = Neuron(equations="r = sum(exc)")
+INPUT = ann.Neuron(parameters="r = 0.0")
+LAYER = ann.Neuron(equations="r = sum(exc)")
 # Colour filters of E1, one per output channel: red-green, blue-yellow, luminance.
 COLOURS = np.array([[1.0, -1.0, 0.0], [-0.5, -0.5, 1.0], [1 / 3, 1 / 3, 1 / 3]])
 
@@ -45,6 +45,16 @@ class Example:
     def steps(self) -> int:
         """Steps until a constant input has reached the last layer."""
         return len(self.layers)
+
+    @property
+    def taps(self) -> int:
+        """Taps of the largest window of its projections (the longest reduction)."""
+        return max(k.spec.taps for k in plan.network_plan(self.network).projections)
+
+    def tolerance(self, dtype: str) -> float:
+        """The allowed relative error of the last layer against `reference` (see
+        `tecomp.reference.tolerance`, with the taps of the largest window)."""
+        return reference.tolerance(dtype, terms=self.taps)
 
     def reference(self, x: np.ndarray) -> list[np.ndarray]:
         """Every layer's values once a constant input `x` has gone through the network."""

@@ -3,54 +3,31 @@
 A runner makes one step (tecomp, ANNarchy) or one call (NumPy reference, scipy.ndimage,
 PyTorch) and gives its output shaped like the post population. A peer that is not
 installed, or has no such operation, raises `Skip` with the reason. ANNarchy runs in a
-child process (`python -m tecomp.peers annarchy`) that rebuilds the tecomp network with
-ANNarchy's API, compiles its C++ in a folder of its own and then times one run per request,
-so its steps interleave with the others.
+child process (`python -m tecomp.tools.peers`, a `tecomp.child` server) that rebuilds the
+tecomp network with ANNarchy's API, compiles its C++ in a folder of its own and then times
+one run per request, so its steps interleave with the others.
 """
 
-import contextlib
 import importlib.util
-import inspect
-import json
 import os
 import resource
-import select
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .suite import Case
+from tecomp.child import Child, ChildFailed, python_module
+
+from .harness import Runner, Skip, serve
+from .suite import Case, network
 
 ANNARCHY_VERSION = "5.0.4.1"
 ANNARCHY_COMPILE_TIMEOUT = 900.0  # seconds; its first compile builds the whole C++ core
+ANNARCHY_STEP_TIMEOUT = 120.0
 
-
-class Skip(Exception):
-    """This peer cannot run this case; the message says why."""
-
-
-class Runner:
-    """`run()` makes one step or call; `output()` is the post rates it produced."""
-
-    def __init__(self, name: str, run, output, **info):
-        self.name, self._run, self._output, self.info = name, run, output, info
-        self._last = None
-        self.net = None  # a tecomp runner's network
-        self.check_s = 0.0  # how long the call that checked the output took
-
-    def timed(self) -> float:
-        start = time.perf_counter()
-        self._last = self._run()
-        return time.perf_counter() - start
-
-    def output(self) -> np.ndarray:
-        return np.asarray(self._output(self._last))
-
-    def close(self) -> None:
-        pass
+__all__ = ["Runner", "Skip", "annarchy", "numpy_reference", "pytorch", "scipy_ndimage",
+           "tecomp"]
 
 
 def peak_rss_mb() -> float:
@@ -66,26 +43,17 @@ def peak_rss_mb() -> float:
 
 
 # -- tecomp and the NumPy reference ------------------------------------------------------------
-def compile_network(net, tuned: bool) -> bool:
-    """`net.compile(tuned=...)`; False when the engine has no tuned schedules yet."""
-    if "tuned" in inspect.signature(net.compile).parameters:
-        net.compile(tuned=tuned)
-        return True
-    net.compile()
-    return False
-
-
 def tecomp(case: Case, x: np.ndarray, w, tuned: bool) -> Runner:
-    from .network import Network
-
-    net = Network(precision="float" if x.dtype == np.float32 else "double")
+    """The case's network compiled by tecomp (`tuned`: with the tuned records there are),
+    one `net.step()` per call."""
+    net = network(x.dtype)
     pre, post, _ = case.build(net, weights=w)
     start = time.perf_counter()
-    has_tuned = compile_network(net, tuned)
+    net.compile(tuned=tuned)
     seconds = time.perf_counter() - start
     pre.r = x
     runner = Runner("tecomp-tuned" if tuned else "tecomp", net.step, lambda _: post.r,
-                    compile_s=seconds, tuned_api=has_tuned)
+                    compile_s=seconds)
     runner.net, runner.pre, runner.post = net, pre, post
     return runner
 
@@ -101,7 +69,7 @@ def _psp_kind(case: Case) -> str:
 
 
 def _strides(case: Case) -> tuple[list[int], list[int]]:
-    """Stride and first centre per spatial axis (BENCH cases need no subsampling)."""
+    """Stride and first centre per spatial axis (the benchmark cases need no subsampling)."""
     spatial = case.post[:-1] if case.bank else case.post
     strides = [p // q for p, q in zip(case.pre, spatial, strict=False)]
     return strides, [(s - 1) // 2 for s in strides]
@@ -193,21 +161,26 @@ def _from_nchw(case: Case):
 
 # -- ANNarchy (a child process per case, precision and thread count) ----------------------------
 class AnnarchyRunner(Runner):
-    def __init__(self, process: subprocess.Popen, out_path: Path, info: dict, log: Path):
+    def __init__(self, child: Child, out_path: Path, info: dict, log):
         super().__init__("annarchy", None, None, **info)
-        self.process, self.out_path, self.log = process, out_path, log
+        self.child, self.out_path, self.log = child, out_path, log
 
     def timed(self) -> float:
-        return float(_ask(self.process, "step", 120.0, self.log)["seconds"])
+        return float(_ask(self.child, {"do": "step"}, ANNARCHY_STEP_TIMEOUT, self.log)["seconds"])
 
     def output(self) -> np.ndarray:
         return np.load(self.out_path)
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(Skip):
-                self.info["peak_rss_mb"] = _ask(self.process, "quit", 30.0, self.log)["rss_mb"]
-            self.process.wait(timeout=30)
+        try:
+            if self.child.process is not None and self.child.process.poll() is None:
+                answer = _ask(self.child, {"do": "quit"}, 30.0, self.log)
+                self.info["peak_rss_mb"] = answer["rss_mb"]
+        except Skip:
+            pass
+        finally:
+            self.child.close()
+            self.log.close()
 
 
 def describe(net) -> tuple[dict, dict[str, np.ndarray]]:
@@ -249,59 +222,60 @@ def annarchy(net, inputs: dict, output: str, steps: int, threads: int, folder: P
     if importlib.util.find_spec("ANNarchy") is None:  # importing it prints a banner
         raise Skip(f"ANNarchy is not installed (pip install annarchy=={ANNARCHY_VERSION})")
     network, weights = describe(net)
-    dtype = net.dtype
     folder.mkdir(parents=True, exist_ok=True)
     base = folder / f"{tag}-t{threads}"
     paths = {"weights": f"{base}-weights.npz", "inputs": f"{base}-inputs.npz",
              "out": f"{base}-out.npy"}
     np.savez(paths["weights"], **weights)
     np.savez(paths["inputs"], **inputs)
-    args = {"network": network, "dtype": dtype, "threads": threads, "steps": steps,
-            "output": output, "directory": str(folder / f"annarchy-{tag}"), **paths}
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads),
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    log = Path(f"{base}.log")
-    with open(log, "w") as err:
-        process = subprocess.Popen([sys.executable, "-m", "tecomp.peers", "annarchy"],
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
-                                   text=True, cwd=folder, env=env)
-    process.stdin.write(json.dumps(args) + "\n")
-    process.stdin.flush()
-    ready = _read(process, ANNARCHY_COMPILE_TIMEOUT, log)
-    return AnnarchyRunner(process, Path(paths["out"]), {"compile_s": ready["compile_s"]}, log)
-
-
-def _ask(process: subprocess.Popen, command: str, timeout: float, log: Path) -> dict:
+    request = {"do": "build", "network": network, "dtype": net.dtype, "threads": threads,
+               "steps": steps, "output": output, "folder": str(folder),
+               "directory": str(folder / f"annarchy-{tag}"), **paths}
+    env = {"OMP_NUM_THREADS": str(threads),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    log = open(f"{base}.log", "w")  # noqa: SIM115  (closed with the runner)
+    child = Child(python_module("tecomp.tools.peers"), env, stderr=log, name="ANNarchy")
     try:
-        process.stdin.write(command + "\n")
-        process.stdin.flush()
-    except BrokenPipeError:
-        raise Skip(f"ANNarchy process ended; see {log}") from None
-    return _read(process, timeout, log)
+        ready = _ask(child, request, ANNARCHY_COMPILE_TIMEOUT, log)
+    except Skip:
+        child.close()
+        log.close()
+        raise
+    return AnnarchyRunner(child, Path(paths["out"]), {"compile_s": ready["compile_s"]}, log)
 
 
-def _read(process: subprocess.Popen, timeout: float, log: Path) -> dict:
-    """The next message of the child (a line of JSON after '@')."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
-        if not ready:
-            break
-        line = process.stdout.readline()
-        if not line:
-            tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-            raise Skip(f"ANNarchy failed (exit {process.wait()}): {' | '.join(tail)}")
-        if line.startswith("@"):
-            return json.loads(line[1:])
-    process.kill()
-    raise Skip(f"ANNarchy did not answer within {timeout:.0f} s; log: {log}")
+def _ask(child: Child, request: dict, timeout: float, log) -> dict:
+    """The child's answer; its death, silence or error becomes a Skip with its log's tail."""
+    try:
+        answer = child.ask(request, timeout)
+    except ChildFailed as failure:
+        answer = {"error": str(failure)}
+    if "error" in answer:
+        log.flush()
+        tail = Path(log.name).read_text(errors="replace").strip().splitlines()[-3:]
+        raise Skip(f"ANNarchy failed: {answer['error']} | {' | '.join(tail)}; log: {log.name}")
+    return answer
 
 
-def _annarchy_child() -> None:
-    """Build the described network with ANNarchy, compile, run, then time runs on request."""
-    channel = os.fdopen(os.dup(1), "w")  # messages; everything else printed goes to stderr
-    os.dup2(2, 1)
-    args = json.loads(sys.stdin.readline())
+_state: dict = {}  # the child's ANNarchy network, populations and run length
+
+
+def _handle(request: dict) -> dict:
+    """The child side: build and compile the described network, run it once ("build"),
+    then time runs ("step") until "quit"."""
+    if request["do"] == "build":
+        return _build(request)
+    if request["do"] == "step":
+        start = time.perf_counter()
+        _state["net"].simulate(_state["duration"])
+        return {"seconds": time.perf_counter() - start}
+    if request["do"] == "quit":
+        return {"rss_mb": peak_rss_mb()}
+    raise ValueError(f"unknown request {request['do']!r}")
+
+
+def _build(args: dict) -> dict:
+    os.chdir(args["folder"])  # anything ANNarchy writes beside its build goes there
     import ANNarchy as ann
     from ANNarchy.extensions.convolution import Convolution, Pooling
 
@@ -327,22 +301,9 @@ def _annarchy_child() -> None:
     duration = args["steps"] * description["dt"]
     net.simulate(duration)
     np.save(args["out"], np.asarray(pops[args["output"]].r))
-
-    def say(message: dict) -> None:
-        channel.write("@" + json.dumps(message) + "\n")
-        channel.flush()
-
-    say({"compile_s": compile_s})
-    for line in sys.stdin:
-        if line.strip() == "step":
-            start = time.perf_counter()
-            net.simulate(duration)
-            say({"seconds": time.perf_counter() - start})
-        elif line.strip() == "quit":
-            break
-    say({"rss_mb": peak_rss_mb()})
+    _state.update(net=net, duration=duration)
+    return {"compile_s": compile_s}
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["annarchy"]:
-        _annarchy_child()
+    serve(_handle)

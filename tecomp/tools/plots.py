@@ -2,17 +2,17 @@
 is drawn, so the module imports without it.
 
     import json
-    from tecomp import plots
-    results = json.loads(open("bench-results/bench.json").read())   # python -m tecomp.bench
-    fig = plots.peer_bars(results)                                   # log-scale bar charts
-    print(plots.peer_checks(results))                                # a markdown table
+    from tecomp.tools import plots
+    results = json.loads(open("bench-results/bench.json").read())  # python -m tecomp.tools.bench
+    fig = plots.peer_bars(results)                                  # log-scale bar charts
+    print(plots.peer_checks(results))                               # a markdown table
 
 Tables are markdown strings (`IPython.display.Markdown` renders them in a notebook).
 """
 
 import math
 
-from .bench_report import LABELS
+from .report import LABELS
 
 ORDER = ("tecomp", "tecomp-tuned", "numpy", "scipy", "torch", "annarchy")
 NAMES = {"tecomp": "tecomp", **LABELS}
@@ -90,7 +90,7 @@ def peer_checks(results: dict, cases=None) -> str:
         errors = r.get("max_error", {})
         rows.append({"case": r["case"], "precision": r["precision"], "threads": r["threads"],
                      **{NAMES[p]: errors.get(p) for p in ORDER if p != "numpy"},
-                     "error": r.get("error") or r.get("error_skip")})
+                     "error": r.get("error")})
         for peer, why in r.get("skipped", {}).items():
             skipped.setdefault(f"{NAMES.get(peer, peer)}: {why}", []).append(
                 f"{r['case']} {r['precision']} {r['threads']}t")

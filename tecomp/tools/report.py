@@ -58,8 +58,8 @@ def _throughput(record: dict, s: dict) -> str:
 
 def summary(record: dict) -> str:
     """One line for the console."""
-    if record.get("error") or record.get("error_skip"):
-        return record.get("error") or record["error_skip"]
+    if record.get("error"):
+        return record["error"]
     parts = []
     for name, s in record["stats"].items():
         ratio = record.get("ratios", {}).get(name)
@@ -126,7 +126,7 @@ def _row(r: dict, notes: dict) -> list[str]:
     cells = [r["case"] + (f" {r['title']}" if r.get("title") else ""), r["precision"],
              str(r["threads"])]
     where = f"{r['case']} {r['precision']} {r['threads']}t"
-    problem = r.get("error") or r.get("error_skip")
+    problem = r.get("error")
     if problem:
         notes.setdefault(problem, []).append(where)
         return cells + ["—"] * (4 + len(PEERS))

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tecomp import network, tuning
+from tecomp.network import PRECISIONS
 
 from . import suite
 
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("script", nargs="?", help="a tecomp script; its arguments follow --")
     parser.add_argument("script_args", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--suite", choices=["bench"], help="tune the benchmark cases B1-B6")
-    parser.add_argument("--precision", action="append", choices=["double", "float"],
+    parser.add_argument("--precision", action="append", choices=list(PRECISIONS),
                         help="with --suite (default: both)")
     parser.add_argument("--cases", help="with --suite: comma-separated case names (B1,B2)")
     parser.add_argument("--metaschedule", type=int, default=0, metavar="TRIALS",
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         list_records(args.out)
         return 0
     if args.suite:
-        nets = suite_networks(args.precision or ["double", "float"],
+        nets = suite_networks(args.precision or list(PRECISIONS),
                               args.cases.split(",") if args.cases else None)
         folder = args.out or tuning.committed_dir()
     elif args.script:

@@ -7,13 +7,14 @@ import sys
 import numpy as np
 import pytest
 
-from tecomp import bench, peers, suite
+from tecomp import reference
+from tecomp.tools import harness, peers, suite
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    done = subprocess.run([sys.executable, "-m", "tecomp.bench", "--quick", "--cases", "B1",
+    done = subprocess.run([sys.executable, "-m", "tecomp.tools.bench", "--quick", "--cases", "B1",
                            "B4", "--threads", "1", "--repeats", "3", "--out", str(out)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
@@ -41,7 +42,7 @@ def test_quick_run_checks_then_times_every_case(quick_run):
         assert r["threads"] == 1
         # tecomp (default and tuned) agreed with the NumPy reference before timing
         for name in ("tecomp", "tecomp-tuned"):
-            assert r["max_error"][name] <= bench.TOLERANCE[r["precision"]]
+            assert r["max_error"][name] <= suite.CASES[r["case"]].tolerance(r["precision"])
             assert r["stats"][name]["n"] == 3
         assert r["stats"]["numpy"]["median_ms"] > 0
         assert set(r["ratios"]) >= {"tecomp-tuned", "numpy"}
@@ -81,16 +82,16 @@ def test_quick_cases_match_their_reference(name):
     pre.r = x
     net.step()
     weights = proj.weights if case.kind == "Convolution" else None
-    assert bench.relative_error(post.r, case.reference(x, weights)) < 1e-12
+    assert reference.relative_error(post.r, case.reference(x, weights)) < 1e-12
     assert case.flops > 0 and case.bytes("float32") * 2 == case.bytes("float64")
 
 
 def test_relative_error_flags_shape_and_nonfinite_mismatches():
     a = np.array([1.0, -np.inf, 3.0])
-    assert bench.relative_error(a, a) == 0.0
-    assert bench.relative_error(a + [0, 0, 0.03], a) == pytest.approx(0.01)
-    assert bench.relative_error(a[:2], a) == np.inf
-    assert bench.relative_error(np.array([1.0, np.inf, 3.0]), a) == np.inf
+    assert reference.relative_error(a, a) == 0.0
+    assert reference.relative_error(a + [0, 0, 0.03], a) == pytest.approx(0.01)
+    assert reference.relative_error(a[:2], a) == np.inf
+    assert reference.relative_error(np.array([1.0, np.inf, 3.0]), a) == np.inf
 
 
 def test_interleave_stops_slow_runners_after_their_budget():
@@ -104,7 +105,7 @@ def test_interleave_stops_slow_runners_after_their_budget():
             return self.seconds
 
     fast, slow = Fake("fast", 0.001), Fake("slow", 1.0)
-    samples = bench.interleave([fast, slow], repeats=10, budget=2.0)
+    samples = harness.interleave([fast, slow], repeats=10, budget=2.0)
     assert samples["fast"] == [1.0] * 10 and fast.calls == 20  # an untimed call before each
     assert samples["slow"] == [1000.0] * 3 and slow.calls == 4  # only the first is warmed
 

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tecomp import demo
+from tecomp.tools import demo
 
 
 def test_demo_rows_agree_with_the_reference(capsys):

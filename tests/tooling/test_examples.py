@@ -1,5 +1,5 @@
-"""End to end: the BENCH.md networks E1 and E2 step by step against the NumPy reference, and
-a leaky rate network driven by a convolution against a NumPy Euler loop."""
+"""End to end: the docs/benchmark.md networks E1 and E2 step by step against the NumPy
+reference, and a leaky rate network driven by a convolution against a NumPy Euler loop."""
 
 import dataclasses
 import hashlib
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import tecomp as ann
-from tecomp import examples, reference
+from tecomp import reference
 from tecomp.extensions.convolution import Convolution
+from tecomp.tools import examples
 from tests.helpers import assert_close
 
 _RESULTS: dict = {}

@@ -9,9 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tecomp import plots, scaling
+from tecomp.tools import plots, scaling
 
-FOLDER = Path(__file__).resolve().parent.parent / "notebooks"
+FOLDER = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = sorted(FOLDER.glob("*.ipynb"))
 EXPECTED = {"a_peers", "b_autotuning", "c_scaling", "d_precision", "e_end_to_end"}
 
