@@ -5,7 +5,7 @@
     python notebooks/execute.py --bench-json bench-results/bench.json a_peers
 
 --quick sets TECOMP_NOTEBOOK_QUICK=1 (what CI runs); without it the variable is removed.
---bench-json lets a_peers plot an earlier `python -m tecomp.bench` run (TECOMP_BENCH_JSON).
+--bench-json lets a_peers plot an earlier `python -m tecomp.tools.bench` run (TECOMP_BENCH_JSON).
 """
 
 import argparse
