@@ -1,24 +1,31 @@
 """A compiled network: buffers, kernels and the order they run in each step.
 
 One step: (1) every projection computes from the pre values as they were at the start of
-the step (or `delays` earlier) into its own output buffer; (2) every population with
-equations writes its new values into its second set of buffers, reading the projection
-outputs of each target as `sum(target)`; (3) the two buffer sets swap. Double buffering
-keeps inputs and outputs of an update apart (kernels assume their arguments never alias).
+the step into its own output buffer (a delayed one, from a ring of snapshots); (2) every
+population with equations writes its new values into its second set of buffers, reading
+the projection outputs of each target as `sum(target)`; (3) the two buffer sets swap and
+the rings take a snapshot of the values the step ended with. Double buffering keeps inputs
+and outputs of an update apart (kernels assume their arguments never alias).
+
+Delays follow ANNarchy's rule (docs/semantics.md): at step k a projection with a delay of
+n steps reads the values the pre variables had at the end of step k - n, or, while k <= n,
+the values they had at compile() or reset(). A ring of n snapshots per delayed variable is
+enough: the slot a step reads is the one its own snapshot replaces afterwards.
 
 A population whose whole update is `r = sum(target)` with one projection on that target
-has no update kernel: the projection writes straight into its next `r` buffer (the update
-fused into the kernel that feeds it, one memory pass less per step).
+has no update kernel (see `plan`): the projection writes straight into its next `r` buffer.
 """
 
-import math
+import contextlib
+import threading
 import time
 
 import numpy as np
 import tvm
 
+from . import denormals
 from .build import aligned_copy, aligned_empty
-from .errors import InvalidValueError
+from .errors import InvalidValueError, NetworkStateError
 from .kernels import compile_kernel
 from .plan import network_plan
 
@@ -31,6 +38,8 @@ class Engine:
         self.tuned = tuned
         self.dtype = net.dtype
         self.steps = 0
+        self._runner: threading.Thread | None = None  # the thread stepping, if any
+        self._guard = threading.Lock()
         self._allocate()
         self._plans = self._build_plans()
         self.compile_seconds = time.perf_counter() - start
@@ -60,9 +69,10 @@ class Engine:
                 self.weight_buffers[proj] = aligned_copy(source.kernel_weights(), dtype)
             if proj.centre_table() is not None:
                 self.tables[proj] = aligned_copy(proj.centre_table(), "int32")
-        # rings[(pop, name)] = past values, slot n % len holds the value at the start of step n
-        self.rings = {key: [aligned_empty(key[0].geometry, dtype) for _ in range(n)]
-                      for key, n in plan.rings.items()}
+        # rings[(pop, name)]: slot j % len holds the values at the end of step j (1-based),
+        # every slot the values at compile() until a step has ended
+        self.rings = {key: [aligned_copy(self.state[key[0]][key[1]][0], dtype)
+                            for _ in range(n)] for key, n in plan.rings.items()}
 
     def array(self, pop, name: str) -> np.ndarray:
         """The live values of an attribute, shaped like the geometry."""
@@ -73,30 +83,34 @@ class Engine:
 
     # -- plans -------------------------------------------------------------------------------
     def _build_plans(self) -> list[list]:
-        """One list of calls per step phase; the phase is the step number modulo the period of
-        the buffer rotation (2 for double buffering, times the ring lengths of delays)."""
-        period = math.lcm(2, *(len(r) for r in self.rings.values()))
+        """The calls of a step, one list per parity of the step count. A call is
+        `(function, arguments, slots)`: a delayed projection's arguments depend on the step
+        (`slots` = (ring length, delay, the arguments for each ring slot)), the others not."""
         tensor = _tensor_cache()
         functions = {spec: compile_kernel(spec, tuned=self.tuned) for spec in self.plan.specs}
         # what each call of a step is, in order (profile() labels its timings with these)
-        self.kernel_names = [*(f"ring {pop.name}.{var}" for pop, var in self.rings),
-                             *(k.label for k in self.plan.kernels)]
+        self.kernel_names = [k.label for k in self.plan.kernels]
         plans = []
-        for phase in range(period):
-            parity = phase % 2
-            calls = [(np.copyto, (ring[phase % len(ring)], self.state[pop][var][parity]))
-                     for (pop, var), ring in self.rings.items()]
+        for parity in (0, 1):
+            calls = []
             for k in self.plan.projections:
                 proj = k.projection
-                sources = [self.state[proj.pre][v][parity] if k.delay == 0 else
-                           self.rings[(proj.pre, v)][(phase - k.delay) %
-                                                     len(self.rings[(proj.pre, v)])]
-                           for v in k.spec.pre_vars]
                 extra = [b for b in (self.weight_buffers.get(proj), self.tables.get(proj))
                          if b is not None]
                 out = self._result(proj)[1 - parity].reshape(proj.post.geometry)
-                calls.append((functions[k.spec],
-                              tuple(tensor(b) for b in (*sources, *extra, out))))
+
+                def arguments(sources, extra=extra, out=out):
+                    return tuple(tensor(b) for b in (*sources, *extra, out))
+
+                pre_vars = k.spec.pre_vars
+                if k.delay == 0:
+                    sources = [self.state[proj.pre][v][parity] for v in pre_vars]
+                    calls.append((functions[k.spec], arguments(sources), None))
+                    continue
+                length = len(self.rings[(proj.pre, pre_vars[0])])
+                by_slot = [arguments([self.rings[(proj.pre, v)][slot] for v in pre_vars])
+                           for slot in range(length)]
+                calls.append((functions[k.spec], None, (length, k.delay, by_slot)))
             for k in self.plan.updates:
                 pop, spec = k.population, k.spec
                 state = self.state[pop]
@@ -105,54 +119,86 @@ class Engine:
                 ones = [self.clock if a == "t" else state[a][parity] for a in spec.scalars]
                 args = [state[a][parity].reshape(-1) for a in spec.inputs] + ones + feeds + \
                        [state[v][1 - parity].reshape(-1) for v in spec.outputs]
-                calls.append((functions[spec], tuple(tensor(b) for b in args)))
+                calls.append((functions[spec], tuple(tensor(b) for b in args), None))
             plans.append(calls)
+        # what the rings copy at the end of a step, by the parity after it
+        self._snapshots = [[(ring, self.state[pop][var][parity])
+                            for (pop, var), ring in self.rings.items()] for parity in (0, 1)]
         return plans
 
     # -- running -----------------------------------------------------------------------------
     def run(self, n: int) -> None:
         """`n` steps; after each, every monitor of the network records what it is due to."""
-        plans, period, monitors = self._plans, len(self._plans), self.net.monitors
-        clock, dt = (self.clock, self.net.dt) if self.uses_clock else (None, 0.0)
-        for _ in range(n):
-            if clock is not None:
-                clock[0] = self.steps * dt
-            for fn, args in plans[self.steps % period]:
-                fn(*args)
-            self.steps += 1
-            for monitor in monitors:
-                monitor.record(self.steps - 1)
+        with self._stepping(), denormals.flushed():
+            plans, monitors = self._plans, self.net.monitors
+            clock, dt = (self.clock, self.net.dt) if self.uses_clock else (None, 0.0)
+            for _ in range(n):
+                step = self.steps
+                if clock is not None:
+                    clock[0] = step * dt
+                for fn, args, slots in plans[step % 2]:
+                    if slots is not None:
+                        length, delay, by_slot = slots
+                        args = by_slot[(step + 1 - delay) % length]
+                    fn(*args)
+                self.steps = step + 1
+                for ring, live in self._snapshots[self.steps % 2]:
+                    np.copyto(ring[self.steps % len(ring)], live)
+                for monitor in monitors:
+                    monitor.record(step)
+
+    @contextlib.contextmanager
+    def _stepping(self):
+        """Refuse a second thread while one steps: the buffers would be read and written by
+        both and the results would be wrong without a word."""
+        if not self._guard.acquire(blocking=False):
+            other = getattr(self._runner, "name", "another thread")
+            raise NetworkStateError(
+                f"simulate: thread {threading.current_thread().name!r} cannot step this "
+                f"network while thread {other!r} steps it; use one network per thread "
+                "(separate networks run in parallel)")
+        self._runner = threading.current_thread()
+        try:
+            yield
+        finally:
+            self._runner = None
+            self._guard.release()
 
     def profile(self, repeat: int = 30) -> dict[str, float]:
         """Median seconds of each kernel call of a step, by projection or population name.
 
-        Runs the calls of the current phase `repeat` times without advancing time (outputs
+        Runs the calls of the current step `repeat` times without advancing time (outputs
         and the second buffers are overwritten; state at the start of the step is kept)."""
-        calls = self._plans[self.steps % len(self._plans)]
         times = {}
-        for label, (fn, args) in zip(self.kernel_names, calls, strict=True):
-            fn(*args)
-            samples = []
-            for _ in range(repeat):
-                start = time.perf_counter()
+        step = self.steps
+        with self._stepping(), denormals.flushed():
+            for label, (fn, args, slots) in zip(self.kernel_names, self._plans[step % 2],
+                                                strict=True):
+                if slots is not None:
+                    args = slots[2][(step + 1 - slots[1]) % slots[0]]
                 fn(*args)
-                samples.append(time.perf_counter() - start)
-            times[label] = float(np.median(samples))
+                samples = []
+                for _ in range(repeat):
+                    start = time.perf_counter()
+                    fn(*args)
+                    samples.append(time.perf_counter() - start)
+                times[label] = float(np.median(samples))
         return times
 
     def reset(self) -> None:
-        """Time 0, initial values, empty delay history; the kernels stay."""
-        self.steps = 0
-        for pop, arrays in self.state.items():
-            initial = pop.initial_values()
-            for name, pair in arrays.items():
-                for buf in pair:
-                    buf[...] = initial[name]
-        for ring in self.rings.values():
-            for buf in ring:
+        """Time 0, initial values, a delay history of initial values; the kernels stay."""
+        with self._stepping():
+            self.steps = 0
+            for pop, arrays in self.state.items():
+                initial = pop.initial_values()
+                for name, pair in arrays.items():
+                    for buf in pair:
+                        buf[...] = initial[name]
+            for (pop, var), ring in self.rings.items():
+                for buf in ring:
+                    buf[...] = pop.initial_values()[var]
+            for buf in self.outputs.values():
                 buf[...] = 0
-        for buf in self.outputs.values():
-            buf[...] = 0
 
     def _result(self, proj) -> tuple[np.ndarray, np.ndarray]:
         """Where a projection's result is, indexed by the parity of the step count after the

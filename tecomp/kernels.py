@@ -15,7 +15,6 @@ from . import build, cache, lowering, schedules
 from .knobs import Knobs, TraceKnobs, WindowKnobs
 from .specs import NeuronSpec, WindowSpec
 
-_loaded: dict = {}
 _untuned_said = False
 
 
@@ -63,24 +62,37 @@ def choose_knobs(spec: WindowSpec | NeuronSpec, tuned: bool = True) -> tuple[Kno
 
 def compile_kernel(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None,
                    tuned: bool = True):
-    """The compiled `main` function of a spec: from memory, from the kernel cache, or built."""
-    if knobs is None:
-        knobs, found = choose_knobs(spec, tuned)
-        if tuned and not found and isinstance(spec, WindowSpec):
-            _say_how_to_tune()
-    memo = (spec, knobs)
-    if memo not in _loaded:
-        path = cache.library_path(spec, knobs)
-        function = cache.load_library(path, spec)
-        if function is None:
-            executable = build.compile_module(scheduled(spec, knobs))
-            try:
-                cache.store_library(path, executable, spec)
-            except OSError as err:  # a read-only cache costs rebuilds, nothing else
-                warnings.warn(f"tecomp: cannot cache the kernel in {path}: {err}", stacklevel=2)
-            function = executable["main"]
-        _loaded[memo] = function
-    return _loaded[memo]
+    """The compiled `main` function of a spec: from the kernel cache, or built (and cached).
+
+    Nothing is kept in memory here: a kernel stays loaded while something holds its
+    function (a compiled network), and is unloaded with the last of them."""
+    if knobs is not None:
+        return _load_or_build(spec, knobs)
+    knobs, found = choose_knobs(spec, tuned)
+    if tuned and not found and isinstance(spec, WindowSpec):
+        _say_how_to_tune()
+    if not found:
+        return _load_or_build(spec, knobs)
+    try:
+        return _load_or_build(spec, knobs)
+    except Exception as err:  # a record the template accepts but TVM cannot build
+        warnings.warn(f"tecomp: the tuned record of a {type(spec).__name__} does not build "
+                      f"({type(err).__name__}: {str(err)[:200]}); using the default schedule",
+                      stacklevel=3)
+        return _load_or_build(spec, schedules.default_knobs(spec))
+
+
+def _load_or_build(spec: WindowSpec | NeuronSpec, knobs: Knobs):
+    path = cache.library_path(spec, knobs)
+    function = cache.load_library(path, spec)
+    if function is None:
+        executable = build.compile_module(scheduled(spec, knobs))
+        try:
+            cache.store_library(path, executable, spec)
+        except OSError as err:  # a read-only or full cache costs rebuilds, nothing else
+            warnings.warn(f"tecomp: cannot cache the kernel in {path}: {err}", stacklevel=4)
+        function = executable["main"]
+    return function
 
 
 def _say_how_to_tune() -> None:

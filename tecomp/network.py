@@ -6,6 +6,7 @@ ANNarchy; `Network` objects are independent of it and of each other.
 
 import math
 import os
+import warnings
 
 from .errors import InvalidValueError, NetworkStateError
 
@@ -160,19 +161,36 @@ def clear() -> None:
 
 
 def setup(dt: float | None = None, precision: str | None = None,
-          num_threads: int | None = None, seed: int | None = None) -> None:
+          num_threads: int | None = None, seed: int | None = None,
+          denormals: str | None = None) -> None:
     """Set the step (ms) and precision ("double" or "float") of the default network.
 
     `num_threads` sets TVM_NUM_THREADS, which TVM reads when its thread pool starts (the
-    first parallel kernel call of the process). `seed` is accepted for ANNarchy scripts;
-    tecomp draws no random numbers.
+    first parallel kernel call of the process); more threads than cores only slow every
+    step and the interpreter's exit, so it is capped at the cores this process may use.
+    `denormals` is "flush" (the default: kernels flush denormal numbers to zero, see
+    tecomp.denormals) or "keep" (IEEE gradual underflow, far slower on denormal values),
+    for the whole process, before its first simulation. `seed` is accepted for ANNarchy
+    scripts; tecomp draws no random numbers.
     """
     if num_threads is not None and (isinstance(num_threads, bool) or
                                     not isinstance(num_threads, int) or num_threads < 1):
         raise InvalidValueError(f"setup: num_threads must be an int >= 1, got {num_threads!r}")
+    if denormals not in (None, "flush", "keep"):
+        raise InvalidValueError(f"setup: denormals must be 'flush' or 'keep', got {denormals!r}")
     _default.setup(dt=dt, precision=precision)
     if num_threads is not None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+            (os.cpu_count() or 1)
+        if num_threads > cores:
+            warnings.warn(f"setup: num_threads={num_threads} is more than the {cores} cores "
+                          f"this process may use; using {cores}", stacklevel=2)
+            num_threads = cores
         os.environ["TVM_NUM_THREADS"] = str(num_threads)
+    if denormals is not None:
+        from . import denormals as modes
+
+        modes.FLUSH = denormals == "flush"
 
 
 def compile(*args, tuned: bool = True, **kwargs) -> None:

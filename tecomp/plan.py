@@ -16,6 +16,10 @@ from .errors import InvalidValueError
 from .expr import ZERO, Kind, add, names, substitute
 from .specs import NeuronSpec, WindowSpec
 
+# A delayed projection keeps one snapshot of its pre variables per step of delay.
+MAX_DELAY_STEPS = 100_000
+MAX_RING_BYTES = 8 << 30
+
 
 @dataclass(frozen=True, eq=False)
 class ProjectionKernel:
@@ -44,7 +48,7 @@ class Plan:
     projections: tuple[ProjectionKernel, ...]
     updates: tuple[UpdateKernel, ...]  # the updates that run a kernel of their own
     outputs: dict  # population -> names of the variables its update assigns (may be empty)
-    rings: dict  # (population, variable) -> ring length, for the delayed projections
+    rings: dict  # (population, variable) -> ring length (the longest delay, in steps)
 
     @property
     def kernels(self) -> tuple:
@@ -81,9 +85,25 @@ def network_plan(net) -> Plan:
     for k in projections:
         for var in k.spec.pre_vars if k.delay else ():
             key = (k.projection.pre, var)
-            rings[key] = max(rings.get(key, 0), k.delay + 1)
+            rings[key] = max(rings.get(key, 0), k.delay)
+    _check_ring_memory(rings, net.dtype)
     outputs = {pop: spec.outputs if spec else () for pop, spec in updates.items()}
     return Plan(tuple(projections), own, outputs, rings)
+
+
+def _check_ring_memory(rings: dict, dtype: str) -> None:
+    """Delays cost one snapshot of the pre variable per step of delay: refuse what could not
+    be allocated, before anything is (compile time and memory stay bounded)."""
+    itemsize = 4 if dtype == "float32" else 8
+    for (pop, _), length in rings.items():
+        if length > MAX_DELAY_STEPS:
+            raise InvalidValueError(f"a projection from {pop.name} is delayed by {length} "
+                                    f"steps; tecomp keeps at most {MAX_DELAY_STEPS} steps of "
+                                    f"history (a longer delay, or a larger dt)")
+    total = sum(length * pop.size * itemsize for (pop, _), length in rings.items())
+    if total > MAX_RING_BYTES:
+        raise InvalidValueError(f"the delays of this network need {total / 2**30:.1f} GiB of "
+                                f"history; at most {MAX_RING_BYTES / 2**30:.0f} GiB is allowed")
 
 
 def _feeds(net, pop) -> dict[str, int]:

@@ -75,7 +75,7 @@ def relative_error(actual, expected) -> float:
     actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
     finite = np.isfinite(expected)
     if actual.shape != expected.shape or not np.array_equal(np.isfinite(actual), finite) or \
-            not np.array_equal(actual[~finite], expected[~finite]):
+            not np.array_equal(actual[~finite], expected[~finite], equal_nan=True):
         return math.inf
     scale = max(1.0, float(np.abs(expected[finite]).max(initial=0.0)))
     return float(np.abs(actual[finite] - expected[finite]).max(initial=0.0)) / scale

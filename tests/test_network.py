@@ -119,6 +119,38 @@ def test_delays_read_older_values(rng):
         assert_close(late.r, expected)
 
 
+def test_delays_follow_annarchys_rule():
+    """docs/semantics.md, delays: the table measured on ANNarchy 5.0.4.1 (dt = 1, a delay of
+    3 steps, a 1-neuron filter of 1). A delayed projection reads the values the pre
+    variables had at the end of step k - 3, and the values at compile() before that."""
+    a = ann.Population(1, ann.Neuron(parameters="r = 5.0"))
+    b = ann.Population(1, ann.Neuron(parameters="b = 0.0", equations="r = b"))
+    posts = {}
+    for name, pre in (("A", a), ("B", b)):
+        for delay in (0, 3):
+            post = ann.Population(1, ann.Neuron(equations="r = sum(exc)"))
+            Convolution(pre, post, "exc").connect_filter(np.ones(1), delays=float(delay))
+            posts[name, delay] = post
+    ann.compile()
+    seen = {key: [] for key in posts}
+    for k in range(1, 6):
+        a.r = 10.0 * k
+        b.b = 100.0 * k
+        ann.step()
+        for key, post in posts.items():
+            seen[key].append(float(post.r[0]))
+    assert seen["A", 0] == [10, 20, 30, 40, 50]
+    assert seen["A", 3] == [5, 5, 5, 10, 20]
+    assert seen["B", 0] == [0, 100, 200, 300, 400]
+    assert seen["B", 3] == [0, 0, 0, 100, 200]
+    ann.reset()  # the history is the initial values again
+    a.r = 7.0
+    ann.simulate(3.0)
+    assert float(posts["A", 3].r[0]) == 5.0 and float(posts["A", 0].r[0]) == 7.0
+    ann.step()
+    assert float(posts["A", 3].r[0]) == 7.0
+
+
 def test_weights_replaced_after_compile(rng):
     inp, post = source((30, 30)), layer((30, 30))
     proj = Convolution(inp, post, "exc")
@@ -150,7 +182,7 @@ def test_reset_and_time(rng):
     np.testing.assert_array_equal(inp.r, np.zeros((8, 8)))
     np.testing.assert_array_equal(post.r, np.zeros((8, 8)))
     inp.r = np.ones((8, 8))
-    ann.step()  # the delayed projection sees the empty history
+    ann.step()  # the delayed projection sees the initial values (the history starts anew)
     np.testing.assert_array_equal(post.r, np.zeros((8, 8)))
 
 

@@ -67,7 +67,8 @@ def layers(case):
 
 def check_steps(case, pre, post, seed, expected):
     """Compile, feed a new input each step for delay + 2 steps, and compare post.r after each
-    with `expected` of the input `delay` steps back (zeros before the first)."""
+    with `expected` of the input `delay` steps back (before the first: the values at
+    compile(), here zeros)."""
     dtype = "float64" if case["precision"] == "double" else "float32"
     ann.compile()
     rng = np.random.default_rng(seed)

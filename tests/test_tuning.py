@@ -170,11 +170,9 @@ def test_corrupt_and_foreign_records_are_skipped(spec, tmp_path, monkeypatch):
 
 def test_compiled_kernels_come_back_from_disk(spec, tmp_path, monkeypatch):
     monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
-    monkeypatch.setattr(kernels, "_loaded", {})
     knobs = schedules.default_knobs(spec)
     kernels.compile_kernel(spec, knobs)
     assert cache.library_path(spec, knobs).exists()
-    monkeypatch.setattr(kernels, "_loaded", {})
 
     def no_build(mod):
         raise AssertionError("the kernel was rebuilt")
@@ -196,7 +194,6 @@ from tecomp.extensions.convolution import Convolution
 
 def run(seed):
     ann.clear()
-    kernels._loaded.clear()
     rng = np.random.default_rng(seed)
     pre = ann.Population((20, 24), ann.Neuron(parameters="r = 0.0"))
     post = ann.Population((20, 24), ann.Neuron(equations="r = sum(exc)"))
