@@ -6,13 +6,38 @@ loads), so every array handed to a kernel comes from `aligned_empty`.
 
 import functools
 import os
+import warnings
 
 import numpy as np
 
-# TVM starts half the cores on x86 unless told; read when its thread pool starts.
-os.environ.setdefault("TVM_NUM_THREADS", str(os.cpu_count() or 1))
 
-import tvm
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        (os.cpu_count() or 1)
+
+
+def _thread_count() -> str:
+    """TVM starts half the cores on x86 unless told, and reads TVM_NUM_THREADS when its pool
+    starts. More threads than cores only slow every parallel kernel and the interpreter's
+    exit (each idle worker spins), so a larger or unreadable value is capped, with a word."""
+    given = os.environ.get("TVM_NUM_THREADS")
+    if given is None:
+        return str(cores())
+    try:
+        wanted = int(given)
+    except ValueError:
+        wanted = -1
+    if 1 <= wanted <= cores():
+        return given
+    warnings.warn(f"tecomp: TVM_NUM_THREADS={given!r} is not between 1 and the {cores()} "
+                  f"cores of this process; using {cores()}", stacklevel=2)
+    return str(cores())
+
+
+os.environ["TVM_NUM_THREADS"] = _thread_count()
+
+import tvm  # noqa: E402 - after TVM_NUM_THREADS is settled
 
 ALIGNMENT = 64
 

@@ -102,11 +102,14 @@ class Network:
                 monitor.attach()
 
     def tune(self, trials: int = 64, seconds: float = 120.0, threads: int | None = None,
-             progress: bool = True) -> list:
-        """Tune every kernel of this network and cache the best schedules (see tecomp.tuning)."""
+             progress: bool = True, metaschedule: int = 0) -> list:
+        """Tune every kernel of this network and cache the best schedules (see tecomp.tuning).
+        Each kernel gets `trials` candidates within `seconds`; `metaschedule` > 0 also asks
+        TVM's MetaSchedule for that many trials."""
         from .tuning import tune
 
-        return tune(self, trials=trials, seconds=seconds, threads=threads, progress=progress)
+        return tune(self, trials=trials, seconds=seconds, threads=threads, progress=progress,
+                    metaschedule=metaschedule)
 
     def _compiled(self, what: str):
         if self.engine is None:
@@ -181,7 +184,7 @@ def setup(dt: float | None = None, precision: str | None = None,
     _default.setup(dt=dt, precision=precision)
     if num_threads is not None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-            (os.cpu_count() or 1)
+            (os.cpu_count() or 1)  # as tecomp.build.cores(), without importing TVM here
         if num_threads > cores:
             warnings.warn(f"setup: num_threads={num_threads} is more than the {cores} cores "
                           f"this process may use; using {cores}", stacklevel=2)

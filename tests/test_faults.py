@@ -213,3 +213,44 @@ def test_clear_releases_the_kernels():
                          timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     assert float(run.stdout.split()[-1]) < 8.0  # MB, for 40 networks loaded and cleared
+
+
+def test_a_thread_count_above_the_cores_is_capped_at_import():
+    script = "import os, tecomp.build; print(os.environ['TVM_NUM_THREADS'])"
+    for given in ("256", "0", "many"):
+        run = subprocess.run([sys.executable, "-W", "always", "-c", script],
+                             capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "TVM_NUM_THREADS": given})
+        assert run.stdout.split()[-1] == str(len(os.sched_getaffinity(0)))
+        assert f"TVM_NUM_THREADS={given!r}" in run.stderr
+
+
+@pytest.mark.parametrize("budget", [dict(trials=-5), dict(trials=2.5), dict(seconds=0),
+                                    dict(seconds=float("nan")), dict(threads=0),
+                                    dict(metaschedule=-1)])
+def test_a_tuning_budget_that_makes_no_sense_is_refused_before_any_work(budget):
+    pre = ann.Population((16, 16), ann.Neuron(parameters="r = 0.0"))
+    post = ann.Population((16, 16), ann.Neuron(equations="r = sum(exc)"))
+    Convolution(pre, post, "exc").connect_filter(np.ones((3, 3)))
+    name = next(iter(budget))
+    with pytest.raises(ann.InvalidValueError, match=f"tune: {name} must be"):
+        ann.tune(**budget)
+
+
+def test_an_unwritable_cache_costs_records_and_libraries_never_results(tmp_path, monkeypatch,
+                                                                        rng):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache should be")
+    monkeypatch.setenv("TECOMP_CACHE", str(blocked))
+    pre = ann.Population((16, 16), ann.Neuron(parameters="r = 0.0"))
+    post = ann.Population((16, 16), ann.Neuron(equations="r = sum(exc)"))
+    Convolution(pre, post, "exc").connect_filter(np.ones((3, 3)))
+    with pytest.warns(UserWarning, match="cannot write its record"):
+        (result,) = ann.tune(trials=2, seconds=60, threads=1, progress=False)
+    assert math.isfinite(result.best_ms) and result.record is None
+    with pytest.warns(UserWarning, match="cannot cache the kernel"):
+        ann.compile()
+    x = rng.random((16, 16))
+    pre.r = x
+    ann.step()
+    assert math.isclose(float(post.r[5, 5]), float(x[4:7, 4:7].sum()))

@@ -10,11 +10,13 @@ import math
 import os
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import cache, plan, schedules
 from ..child import Child, ChildFailed, python_module
+from ..errors import InvalidValueError
 from ..knobs import Knobs, knobs_to_dict
 from ..specs import NeuronSpec, WindowSpec, to_dict
 
@@ -29,6 +31,7 @@ class TuneResult:
     knobs: Knobs
     trials: list[dict] = field(default_factory=list)  # as recorded: knobs in JSON form
     seconds: float = 0.0
+    record: Path | None = None  # where the record was written, if it was
 
     @property
     def speedup(self) -> float:
@@ -74,7 +77,9 @@ def tune_spec(spec: WindowSpec | NeuronSpec, trials: int = 64, seconds: float = 
     """Search the knobs of one spec; the best is written to the cache when `save`.
 
     With `metaschedule` > 0, MetaSchedule also searches with that many trials, its best
-    schedule is timed by the same worker, and the faster of the two is kept."""
+    schedule is timed by the same worker, and the faster of the two is kept. A cache that
+    cannot be written costs the record (with a warning), never the result."""
+    check_budget(trials, seconds, threads, metaschedule)
     start = time.perf_counter()
     own_worker = worker is None
     worker = worker or Worker(threads)
@@ -90,9 +95,26 @@ def tune_spec(spec: WindowSpec | NeuronSpec, trials: int = 64, seconds: float = 
     result = TuneResult(spec, default_ms, best["ms"], best["candidate"], _recorded(log),
                         time.perf_counter() - start)
     if save and math.isfinite(best["ms"]):
-        cache.save(spec, best["candidate"], best["ms"], default_ms, result.trials, threads,
-                   folder)
+        try:
+            result.record = cache.save(spec, best["candidate"], best["ms"], default_ms,
+                                       result.trials, threads, folder)
+        except OSError as err:
+            warnings.warn(f"tecomp: tuned {label(spec)} but cannot write its record "
+                          f"({err}); the result is returned, not cached", stacklevel=2)
     return result
+
+
+def check_budget(trials, seconds, threads, metaschedule=0) -> None:
+    """Refuse a budget that makes no sense before any work starts."""
+    for name, value, low in (("trials", trials, 1), ("metaschedule", metaschedule, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InvalidValueError(f"tune: {name} must be an int >= {low}, got {value!r}")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or \
+            not math.isfinite(seconds) or seconds <= 0:
+        raise InvalidValueError(f"tune: seconds must be a finite number > 0, got {seconds!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or threads < 1):
+        raise InvalidValueError(f"tune: threads must be an int >= 1, got {threads!r}")
 
 
 def _recorded(log: list[dict]) -> list[dict]:
@@ -175,7 +197,9 @@ def tune(net, trials: int = 64, seconds: float = 120.0, threads: int | None = No
 def tune_specs(specs: list, trials: int = 64, seconds: float = 120.0,
                threads: int | None = None, progress: bool = True, folder: Path | None = None,
                metaschedule: int = 0) -> list[TuneResult]:
-    """Tune several specs with one worker process."""
+    """Tune several specs with one worker process; each record is written as soon as its
+    kernel is tuned, so an interrupted run keeps what it finished."""
+    check_budget(trials, seconds, threads, metaschedule)
     worker = Worker(threads)
     try:
         return [tune_spec(spec, trials, seconds, threads, worker, progress=progress,
