@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tecomp import plan
 from tecomp.child import Child, ChildFailed, python_module
 
 from .harness import Runner, Skip, serve
@@ -195,8 +196,8 @@ def describe(net) -> tuple[dict, dict[str, np.ndarray]]:
                      "parameters": "\n".join(f"{k} = {float(v)!r}"
                                              for k, v in pop.neuron.parameters.items()),
                      "equations": "\n".join(eq.source for eq in pop.neuron.equations)})
-    for i, proj in enumerate(net.projections):
-        spec = proj.spec()
+    for i, kernel in enumerate(plan.network_plan(net).projections):
+        proj, spec = kernel.projection, kernel.spec
         item = {"kind": spec.kind, "pre": proj.pre.name, "post": proj.post.name,
                 "target": proj.target, "psp": proj.psp, "operation": proj.operation,
                 "delays": proj.delays}

@@ -2,13 +2,15 @@
 interleaved; and the helpers the tools share (precision names, tolerances)."""
 
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tecomp import reference
-from tecomp.tools import bench, harness, suite
+from tecomp.child import Child
+from tecomp.tools import bench, harness, peers, suite
 
 
 class Fake(harness.Runner):
@@ -103,3 +105,17 @@ def test_quick_run_writes_to_a_new_temporary_folder(tmp_path, monkeypatch, capsy
     folder = Path(written.split()[1]).parent
     assert (folder / "bench.md").exists()
     shutil.rmtree(folder)
+
+
+def test_a_peer_child_that_dies_or_fails_is_skipped_with_its_log(tmp_path):
+    script = "import sys; print('compiler said no', file=sys.stderr); sys.exit(3)"
+    with open(tmp_path / "peer.log", "w") as log:
+        child = Child([sys.executable, "-c", script], stderr=log, name="ANNarchy")
+        with pytest.raises(harness.Skip, match=r"exit code 3.*compiler said no"):
+            peers._ask(child, {"do": "build"}, 30.0, log)
+        child.close()
+    with open(tmp_path / "server.log", "w") as log:
+        child = Child([sys.executable, "-m", "tecomp.tools.peers"], stderr=log)
+        with pytest.raises(harness.Skip, match="unknown request 'dance'"):
+            peers._ask(child, {"do": "dance"}, 60.0, log)
+        child.close()
