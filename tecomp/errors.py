@@ -35,3 +35,8 @@ class NetworkStateError(TecompError, RuntimeError):
 
 class KnobError(InvalidValueError):
     """Schedule knobs that no template accepts (a misspelt name, a value of the wrong type)."""
+
+
+class TecompWarning(UserWarning):
+    """Something tecomp lets through but the user should know about (e.g. a monitor whose
+    recordings grow past 1 GiB)."""

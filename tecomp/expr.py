@@ -29,8 +29,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .errors import EquationError
+from .values import LARGEST, show
 
 Expr = tuple
+
+# The size of one expression (a psp, an equation side, a parameter value, a function body),
+# after user functions are inlined: at most MAX_NODES nodes nested at most MAX_DEPTH deep, and
+# at most MAX_CHARS characters of source. The recursive tree walks below (and TE lowering) then
+# stay far below Python's recursion limit.
+MAX_NODES = 2000
+MAX_DEPTH = 200
+MAX_CHARS = 100_000
 
 
 class Kind(StrEnum):
@@ -113,38 +122,140 @@ _CMPOPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==",
 
 
 def parse(source: str, line: str | None = None, offset: int = 0,
-          known: set[str] | None = None, functions: dict | None = None) -> Expr:
+          known: set[str] | None = None, functions: dict | None = None,
+          constants: dict[str, float] | None = None, dtype: str = "float64") -> Expr:
     """Parse one expression; errors quote `line` (default: the source) with a caret under
     the column (`offset` = where `source` starts in `line`). With `known`, any other plain
     name is an error. `functions` (default FUNCTIONS) maps a name to its `Function`, or
     to `(parameters, body)` for a user function, which is inlined; ITE and DERIVATIVE are
-    understood when present."""
+    understood when present. `constants` are names read as numbers (e.g. pi).
+
+    Constant sub-expressions are computed here (`-1 / 3` is one number): a division by a
+    constant zero, a constant that overflows, or one with no real value (`log(-1)`) is an
+    error, as is a constant beyond the largest number of `dtype`, and an expression larger
+    than MAX_NODES nodes, MAX_DEPTH levels or MAX_CHARS characters."""
     line = source if line is None else line
+    if len(source) > MAX_CHARS:
+        raise EquationError(f"the expression has {len(source)} characters; at most "
+                            f"{MAX_CHARS} are allowed", _short(line))
     try:
         node = ast.parse(source.strip(), mode="eval").body
     except SyntaxError as err:
         column = offset + (err.offset or 1) - 1 + (len(source) - len(source.lstrip()))
         raise EquationError(f"cannot parse the expression ({err.msg}); expected numbers, "
                             "names, + - * / ** and calls such as exp(x)", line, column) from None
+    except (RecursionError, MemoryError):
+        raise EquationError(f"the expression is nested too deeply to parse; {_LIMITS}",
+                            _short(line)) from None
+    except ValueError as err:  # e.g. a null byte, on some Python versions
+        raise EquationError(f"cannot parse the expression ({err})", _short(line)) from None
+    nodes, depth = _ast_shape(node)
+    if depth > MAX_DEPTH + 2 or nodes > 4 * MAX_NODES:  # checked before recursing into it
+        size = f"more than {4 * MAX_NODES}" if nodes > 4 * MAX_NODES else str(nodes)
+        raise EquationError(f"the expression is too large ({size} nodes, nested {depth} deep); "
+                            f"{_LIMITS}", _short(line))
     shift = offset + len(source) - len(source.lstrip())
-    return _Converter(line, shift, known, FUNCTIONS if functions is None else functions)(node)
+    tree = _Converter(line, shift, known, FUNCTIONS if functions is None else functions,
+                      constants or {})(node)
+    nodes, depth = measure(tree)
+    if nodes > MAX_NODES or depth > MAX_DEPTH:
+        raise EquationError(f"the expression is too large ({nodes} nodes, nested {depth} "
+                            f"deep); {_LIMITS}", _short(line))
+    problem = constant_problem(tree, dtype)
+    if problem:
+        raise EquationError(f"{problem}; the network's precision is {dtype}", line)
+    return tree
+
+
+_LIMITS = (f"an expression may have at most {MAX_NODES} nodes (numbers, names, operators, "
+           f"calls; user functions count inlined), nested at most {MAX_DEPTH} deep")
+
+
+def _short(line: str) -> str:
+    """A line as quoted in a message about its size."""
+    return line if len(line) <= 80 else line[:77] + "..."
+
+
+def _ast_shape(node: ast.AST) -> tuple[int, int]:
+    """(expression nodes, depth) of a Python ast, without recursion."""
+    count, deepest, stack = 0, 0, [(node, 1)]
+    while stack:
+        here, depth = stack.pop()
+        count += 1
+        deepest = max(deepest, depth)
+        if count > 4 * MAX_NODES:
+            break
+        stack.extend((c, depth + 1) for c in ast.iter_child_nodes(here)
+                     if isinstance(c, ast.expr))
+    return count, deepest
+
+
+def measure(expr: Expr, leaves: dict | None = None) -> tuple[int, int]:
+    """(nodes, depth) of a tree written out in full, even where sub-trees are shared, in
+    time linear in the distinct sub-tree objects. `leaves` maps a leaf to the (nodes,
+    depth) it stands for (a function parameter, before its argument is put in)."""
+    memo: dict[int, tuple[int, int]] = {}
+    stack = [expr]
+    while stack:
+        node = stack[-1]
+        if id(node) in memo:
+            stack.pop()
+            continue
+        kids = children(node)
+        pending = [k for k in kids if id(k) not in memo]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        if kids:
+            sizes = [memo[id(k)] for k in kids]
+            memo[id(node)] = (1 + sum(n for n, _ in sizes), 1 + max(d for _, d in sizes))
+        else:
+            memo[id(node)] = leaves.get(node, (1, 1)) if leaves else (1, 1)
+    return memo[id(expr)]
 
 
 class _Converter:
     """Python's ast of one expression -> tree, with errors placed in the user's line."""
 
-    def __init__(self, line: str, shift: int, known: set[str] | None, functions: dict):
+    def __init__(self, line: str, shift: int, known: set[str] | None, functions: dict,
+                 constants: dict[str, float]):
         self.line, self.shift, self.known, self.functions = line, shift, known, functions
+        self.constants = constants
 
     def fail(self, message: str, at: ast.AST) -> EquationError:
         return EquationError(message, self.line, self.shift + getattr(at, "col_offset", 0))
 
+    def text(self, node: ast.AST) -> str:
+        """The source of a node, as the user wrote it."""
+        start = self.shift + getattr(node, "col_offset", 0)
+        end = self.shift + (getattr(node, "end_col_offset", None) or 0)
+        return self.line[start:end] if end > start else ast.unparse(node)
+
+    def folded(self, expr: Expr, node: ast.AST) -> Expr:
+        """`expr` computed now when all its operands are numbers; an error when that fails."""
+        value, why = _compute(expr, self.functions)
+        if why is not None:
+            raise self.fail(f"the constant expression {show(self.text(node))} has no finite "
+                            f"value ({why})", node)
+        return expr if value is None else (Kind.CONST, value)
+
     def __call__(self, node: ast.AST) -> Expr:
         if isinstance(node, ast.Constant):
             if isinstance(node.value, bool) or not isinstance(node.value, int | float):
-                raise self.fail(f"expected a number, got {node.value!r}", node)
-            return (Kind.CONST, float(node.value))
+                raise self.fail(f"expected a number, got {show(node.value)}", node)
+            try:
+                value = float(node.value)
+            except OverflowError:
+                value = math.inf
+            if not math.isfinite(value):
+                number = show(node.value) if isinstance(node.value, int) else self.text(node)
+                raise self.fail(f"the number {number} is too large (the largest float64 is "
+                                f"{LARGEST['float64']:.8g})", node)
+            return (Kind.CONST, value)
         if isinstance(node, ast.Name):
+            if node.id in self.constants and (self.known is None or node.id in self.known):
+                return (Kind.CONST, float(self.constants[node.id]))
             if self.known is not None and node.id not in self.known:
                 known_here = ", ".join(sorted(self.known)) or "none"
                 raise self.fail(f"unknown name {node.id!r}; known here: {known_here}", node)
@@ -162,7 +273,7 @@ class _Converter:
             left, right = self(node.left), self(node.right)
             if isinstance(node.op, ast.Div) and right == (Kind.CONST, 0.0):
                 raise self.fail("division by zero", node.right)
-            return (Kind.BIN, _BINOPS[type(node.op)], left, right)
+            return self.folded((Kind.BIN, _BINOPS[type(node.op)], left, right), node)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             return self.call(node)
         if isinstance(node, ast.IfExp) and ITE.name in self.functions:
@@ -198,15 +309,26 @@ class _Converter:
         if spec is ITE:
             first = self.condition(node.args[0])
             return (Kind.CALL, ITE.name, (first, self(node.args[1]), self(node.args[2])))
-        args = tuple(self(a) for a in node.args)
+        args = []
+        for a in node.args:  # a loop, not a generator: one Python frame per level
+            args.append(self(a))
         if isinstance(spec, Function):
-            return (Kind.CALL, name, args)
+            return self.folded((Kind.CALL, name, tuple(args)), node)
         params, body = spec  # a user function: its body with the arguments put in
-        return substitute(body, {(Kind.VAR, p): a for p, a in zip(params, args, strict=True)})
+        table = {(Kind.VAR, p): a for p, a in zip(params, args, strict=True)}
+        nodes, depth = measure(body, {leaf: measure(a) for leaf, a in table.items()})
+        if nodes > MAX_NODES or depth > MAX_DEPTH:  # measured before it is built
+            raise self.fail(f"{name}() would expand to {nodes} nodes nested {depth} deep; "
+                            f"{_LIMITS}", node)
+        return fold(substitute(body, table), self.functions,
+                    lambda part, why: self.fail(f"the constant expression {to_source(part)} "
+                                                f"has no finite value ({why})", node))
 
     def condition(self, node: ast.AST) -> Expr:
         if isinstance(node, ast.Compare):
-            operands = [self(node.left), *(self(c) for c in node.comparators)]
+            operands = [self(node.left)]
+            for c in node.comparators:
+                operands.append(self(c))
             tests = [(Kind.CMP, _CMPOPS[type(op)], a, b)
                      for op, a, b in zip(node.ops, operands, operands[1:], strict=False)]
             result = tests[0]
@@ -215,7 +337,9 @@ class _Converter:
             return result
         if isinstance(node, ast.BoolOp):
             op = "and" if isinstance(node.op, ast.And) else "or"
-            parts = [self.condition(v) for v in node.values]
+            parts = []
+            for v in node.values:
+                parts.append(self.condition(v))
             result = parts[0]
             for part in parts[1:]:
                 result = (Kind.BOOL, op, result, part)
@@ -227,9 +351,15 @@ class _Converter:
 
 def names(expr: Expr, kind: Kind) -> set[str]:
     """Every name of one leaf kind (VAR, PRE, SUM, LET or DERIV) used in the tree."""
-    found = {expr[1]} if expr[0] == kind else set()
-    for child in children(expr):
-        found |= names(child, kind)
+    found, stack, seen = set(), [expr], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node[0] == kind:
+            found.add(node[1])
+        stack.extend(children(node))
     return found
 
 
@@ -262,7 +392,12 @@ def substitute(expr: Expr, table: dict[Expr, Expr]) -> Expr:
     if expr in table:
         return table[expr]
     kids = children(expr)
-    return rebuild(expr, tuple(substitute(c, table) for c in kids)) if kids else expr
+    if not kids:
+        return expr
+    new = []
+    for c in kids:  # a loop, not a generator: one Python frame per level
+        new.append(substitute(c, table))
+    return rebuild(expr, tuple(new))
 
 
 def to_source(expr: Expr) -> str:
@@ -279,7 +414,7 @@ def to_source(expr: Expr) -> str:
     if kind == Kind.DERIV:
         return f"d{expr[1]}/dt"
     if kind == Kind.CALL:
-        return f"{expr[1]}({', '.join(to_source(a) for a in expr[2])})"
+        return f"{expr[1]}({', '.join(map(to_source, expr[2]))})"
     if kind == Kind.NEG:
         return f"-({to_source(expr[1])})"
     if kind == Kind.NOT:
@@ -352,7 +487,9 @@ def linear(expr: Expr, x: Expr) -> tuple[Expr, Expr] | None:
     if not contains(expr, x):
         return ZERO, expr
     kind = expr[0]
-    parts = [linear(c, x) for c in children(expr)]
+    parts = []
+    for c in children(expr):
+        parts.append(linear(c, x))
     if None in parts:
         return None
     if kind == Kind.NEG:
@@ -374,20 +511,81 @@ def linear(expr: Expr, x: Expr) -> tuple[Expr, Expr] | None:
 
 
 def contains(expr: Expr, part: Expr) -> bool:
-    return expr == part or any(contains(c, part) for c in children(expr))
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if node == part:
+            return True
+        stack.extend(children(node))
+    return False
 
 
-def fold(expr: Expr, functions: dict | None = None) -> Expr:
-    """The tree with every constant sub-expression computed (e.g. `2 * pi`, `-1 / 3`)."""
-    kids = tuple(fold(c, functions) for c in children(expr))
-    if not kids or any(k[0] != Kind.CONST for k in kids) or \
-            expr[0] in (Kind.CMP, Kind.BOOL, Kind.NOT):
-        return expr if not kids else rebuild(expr, kids)
+def fold(expr: Expr, functions: dict | None = None, fail: Callable | None = None) -> Expr:
+    """The tree with every constant sub-expression computed (e.g. `2 * pi`, `-1 / 3`).
+
+    A constant sub-expression that has no finite value (`1 / 0`, `exp(1000)`, `log(-1)`) is
+    left as it is, or, with `fail`, raises `fail(sub-tree, reason)`."""
+    kids = children(expr)
+    if not kids:
+        return expr
+    new = []
+    for c in kids:  # a loop, not a generator: one Python frame per level
+        new.append(fold(c, functions, fail))
+    expr = rebuild(expr, tuple(new))
+    value, why = _compute(expr, functions or FUNCTIONS)
+    if why is not None and fail is not None:
+        raise fail(expr, why)
+    return expr if value is None else (Kind.CONST, value)
+
+
+def _compute(expr: Expr, functions: dict) -> tuple[float | None, str | None]:
+    """(value, None) for a node whose operands are all numbers; (None, reason) when it has
+    no finite value; (None, None) when it is not constant (or a condition, never folded)."""
+    kids = children(expr)
+    if not kids or expr[0] not in (Kind.BIN, Kind.NEG, Kind.CALL) or \
+            any(k[0] != Kind.CONST for k in kids):
+        return None, None
+    values = [k[1] for k in kids]
+    if expr[1] in ("**", "power") and values[0] == 0.0 and values[1] < 0:
+        return None, "division by zero: 0 to a negative power"
     try:
-        value = float(_evaluate(expr, [k[1] for k in kids], functions or FUNCTIONS))
-    except (ArithmeticError, ValueError):
-        return rebuild(expr, kids)  # e.g. log(-1): left for the kernel, as NumPy would
-    return (Kind.CONST, value) if math.isfinite(value) else rebuild(expr, kids)
+        value = float(_evaluate(expr, values, functions))
+    except ZeroDivisionError:
+        return None, "division by zero"
+    except OverflowError:
+        return None, "it overflows float64"
+    except (ValueError, TypeError) as err:
+        return None, f"{err}, e.g. log or sqrt of a negative number"
+    if math.isnan(value):
+        return None, "not a number"
+    if math.isinf(value):
+        return None, "it overflows float64"
+    return value, None
+
+
+def constant_problem(expr: Expr, dtype: str = "float64") -> str:
+    """'' when every constant of a (folded) tree can be computed and fits `dtype`; else what
+    is wrong with the first one that cannot (the kernel could not be built with it)."""
+    largest = LARGEST[dtype]
+    stack, seen = [expr], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node[0] == Kind.CONST:
+            if not math.isfinite(node[1]) or abs(node[1]) > largest:
+                return (f"the constant {node[1]!r} does not fit {dtype} (largest "
+                        f"{largest:.8g})")
+            continue
+        value, why = _compute(node, FUNCTIONS)
+        if why is not None:
+            return f"the constant expression {to_source(node)} has no finite value ({why})"
+        if value is not None and abs(value) > largest:
+            return (f"the constant expression {to_source(node)} = {value!r} does not fit "
+                    f"{dtype} (largest {largest:.8g})")
+        stack.extend(children(node))
+    return ""
 
 
 def _evaluate(expr: Expr, values: list[float], functions: dict) -> float:
