@@ -4,19 +4,22 @@ The global functions (`setup`, `compile`, `simulate`, ...) act on a default netw
 ANNarchy; `Network` objects are independent of it and of each other.
 """
 
-import math
 import os
 import warnings
 
 from .errors import InvalidValueError, NetworkStateError
+from .values import number, show
 
 PRECISIONS = {"double": "float64", "float": "float32"}
+MAX_STEPS = 2**63 - 1  # one simulate() call
 
 
 def check_dt(dt) -> float:
-    if isinstance(dt, bool) or not isinstance(dt, int | float) or not math.isfinite(dt) or dt <= 0:
-        raise InvalidValueError(f"setup: dt must be a positive number of ms, got {dt!r}")
-    return float(dt)
+    rule = "a positive number of ms"
+    value = number(dt, "setup", "dt", rule, wrong_type=InvalidValueError)
+    if value <= 0:
+        raise InvalidValueError(f"setup: dt must be {rule}, got {show(dt)}")
+    return value
 
 
 class Network:
@@ -118,11 +121,15 @@ class Network:
 
     def simulate(self, duration: float) -> None:
         """Run round(duration / dt) steps."""
-        if isinstance(duration, bool) or not isinstance(duration, int | float) or \
-                not math.isfinite(duration) or duration < 0:
-            raise InvalidValueError(f"simulate: duration must be a finite number of ms >= 0, "
-                                    f"got {duration!r}")
-        self._compiled("simulate").run(round(duration / self.dt))
+        rule = "a finite number of ms >= 0"
+        value = number(duration, "simulate", "duration", rule, wrong_type=InvalidValueError)
+        if value < 0:
+            raise InvalidValueError(f"simulate: duration must be {rule}, got {show(duration)}")
+        steps = value / self.dt
+        if not steps <= MAX_STEPS:
+            raise InvalidValueError(f"simulate: duration must be at most {MAX_STEPS} steps of "
+                                    f"dt = {self.dt} ms, got {show(duration)} ms")
+        self._compiled("simulate").run(round(steps))
 
     def step(self) -> None:
         self._compiled("step").run(1)
@@ -141,9 +148,9 @@ class Network:
 
 
 def _dtype(precision: str) -> str:
-    if precision not in PRECISIONS:
+    if not isinstance(precision, str) or precision not in PRECISIONS:
         raise InvalidValueError(f"setup: precision must be one of {sorted(PRECISIONS)}, "
-                                f"got {precision!r}")
+                                f"got {show(precision)}")
     return PRECISIONS[precision]
 
 

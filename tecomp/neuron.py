@@ -21,11 +21,21 @@ import math
 import re
 from dataclasses import dataclass
 
-import numpy as np
-
 from . import odes
 from .errors import EquationError, InvalidTypeError, InvalidValueError
-from .expr import DERIVATIVE, FUNCTIONS, ITE, Expr, Kind, fold, names, parse, substitute
+from .expr import (
+    DERIVATIVE,
+    FUNCTIONS,
+    ITE,
+    Expr,
+    Kind,
+    constant_problem,
+    fold,
+    names,
+    parse,
+    substitute,
+)
+from .values import LARGEST, number
 
 CONSTANTS = {"pi": math.pi}
 CLOCK = ("t", "dt")
@@ -99,6 +109,26 @@ class Neuron:
         """The targets whose summed input the equations read ("" for `sum()`)."""
         return set().union(*(names(eq.expr, Kind.SUM) for eq in self.equations))
 
+    def precision_problem(self, dtype: str, dt: float | None = None) -> str:
+        """'' when every number of this neuron fits `dtype`, else which one does not. With
+        `dt`, also the numbers of one step with dt folded in (what the kernel is built of)."""
+        largest = LARGEST[dtype]
+        for name, value in self.init.items():  # parameters and initial values of variables
+            if abs(value) > largest:
+                return f"{name} = {value!r} does not fit {dtype} (largest {largest:.8g})"
+        for eq in self.equations:
+            for tree in (eq.expr, eq.min, eq.max, eq.tau, eq.steady):
+                problem = "" if tree is None else constant_problem(tree, dtype)
+                if problem:
+                    return f"equation '{eq.source}': {problem}"
+        if dt is not None:
+            lets, results = odes.program(self.equations, dt)
+            for tree in [*(e for _, e in lets), *results.values()]:
+                problem = constant_problem(tree, dtype)
+                if problem:
+                    return f"its update with dt = {dt} ms folded in: {problem}"
+        return ""
+
     def __repr__(self) -> str:
         equations = [e.source for e in self.equations]
         return f"Neuron(parameters={self.parameters}, equations={equations})"
@@ -169,8 +199,8 @@ def _parse_parameters(parameters) -> tuple[dict[str, float], frozenset[str]]:
             raise EquationError("Neuron parameters: expected 'name = value'", line, len(body))
         name = body[:match.start()].strip()
         _check_name(name, "Neuron parameters", line, 0, values)
-        expr = fold(parse(body[match.end():], line, match.end(), known=set(CONSTANTS)))
-        expr = fold(_constants(expr))
+        expr = fold(parse(body[match.end():], line, match.end(), known=set(CONSTANTS),
+                          constants=CONSTANTS))
         if expr[0] != Kind.CONST:
             raise EquationError("Neuron parameters: the value must be a number", line,
                                 match.end() + 1)
@@ -203,9 +233,7 @@ def _dict_parameters(parameters: dict) -> tuple[dict[str, float], frozenset[str]
 
 
 def _number(value, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise InvalidTypeError(f"Neuron: {what} must be a number, got {value!r}")
-    return float(value)
+    return number(value, "Neuron", what, "a number")
 
 
 # -- functions ----------------------------------------------------------------------------------
@@ -230,7 +258,7 @@ def _parse_functions(functions: str | None) -> dict:
                 raise EquationError(f"Neuron functions: bad argument name {p!r}", line,
                                     match.start(2))
         body = parse(match.group(3), line, match.start(3), known=set(params) | set(CONSTANTS),
-                     functions=NEURON_FUNCTIONS | result)
+                     functions=NEURON_FUNCTIONS | result, constants=CONSTANTS)
         result[name] = (params, _constants(body))
     return result
 
@@ -329,13 +357,13 @@ def _mark_derivatives(text: str) -> str:
 def _equation(ln: _Line, known: set[str], functions: dict) -> Equation:
     calls = NEURON_FUNCTIONS | functions | {DERIVATIVE: 1}
     right = _local(_constants(parse(_mark_derivatives(ln.rhs), ln.text, ln.rhs_at, known,
-                                    calls)), ln.text)
+                                    calls, CONSTANTS)), ln.text)
     method, init, bounds = _variable_flags(ln, known, functions)
     if not ln.ode:
         return Equation(ln.target, right, ln.text, init=init, **bounds)
     x = ln.target
-    left = _local(_constants(parse(_mark_derivatives(ln.lhs), ln.text, 0, known, calls)),
-                  ln.text)
+    left = _local(_constants(parse(_mark_derivatives(ln.lhs), ln.text, 0, known, calls,
+                                   CONSTANTS)), ln.text)
     balance = (Kind.BIN, "-", left, right)
     slope = odes.solve(balance, x)
     if slope is None:
@@ -367,7 +395,7 @@ def _variable_flags(ln: _Line, known: set[str], functions: dict):
                                     ln.text, column)
             names_here = set(CONSTANTS) if key == "init" else known
             expr = _local(_constants(parse(value, ln.text, value_at, names_here,
-                                           NEURON_FUNCTIONS | functions)), ln.text)
+                                           NEURON_FUNCTIONS | functions, CONSTANTS)), ln.text)
             if key == "init":
                 folded = fold(expr)
                 if folded[0] != Kind.CONST:

@@ -123,7 +123,7 @@ def number(value, who: str, what: str, rule: str, *, finite: bool = True,
         # a longdouble beyond float64
         raise InvalidValueError(f"{head} (too large for a float)")
     if finite and not math.isfinite(x):
-        raise InvalidValueError(head)
+        raise InvalidValueError(head + " (not finite)")
     why = _fit(x, dtype)
     if why:
         raise InvalidValueError(f"{head} ({why}, the network's precision)")
