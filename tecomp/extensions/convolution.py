@@ -12,10 +12,11 @@ import math
 
 import numpy as np
 
-from ..errors import EquationError, InvalidTypeError, InvalidValueError
-from ..expr import Kind, names, parse
+from ..errors import EquationError, InvalidTypeError, InvalidValueError, UnknownAttributeError
+from ..expr import Kind, constant_problem, names, parse
 from ..population import Population
 from ..specs import OPERATIONS, AxisMap, WindowSpec
+from ..values import ITEM_BYTES, fits, number, physical_memory, show, size_of
 from .rules import check_padding, check_subsampling, check_weights, conv_axes, pool_extent
 
 __all__ = ["Convolution", "Copy", "Pooling"]
@@ -28,7 +29,7 @@ class _Window:
     psp_names: set[str] = set()
 
     def __init__(self, pre: Population, post: Population, target: str, psp: str | None,
-                 operation: str, name: str | None):
+                 operation: str, name: str | None, own_psp: bool = True):
         who = type(self).__name__
         for role, pop in (("pre", pre), ("post", post)):
             if not isinstance(pop, Population):
@@ -38,14 +39,17 @@ class _Window:
             raise InvalidValueError(f"{who}: pre {pre.name} and post {post.name} belong to "
                                     "different networks")
         if not isinstance(target, str) or not target.isidentifier():
-            raise InvalidValueError(f"{who}: target must be a name such as 'exc', got {target!r}")
-        if operation not in OPERATIONS:
+            raise InvalidValueError(f"{who}: target must be a name such as 'exc', "
+                                    f"got {show(target)}")
+        if not isinstance(operation, str) or operation not in OPERATIONS:
             raise InvalidValueError(f"{who}: operation must be one of {', '.join(OPERATIONS)}, "
-                                    f"got {operation!r}")
+                                    f"got {show(operation)}")
+        if name is not None and not isinstance(name, str):
+            raise InvalidTypeError(f"{who}: name must be a string, got {show(name)}")
         psp = self.default_psp if psp is None else psp
         if not isinstance(psp, str):
             raise InvalidTypeError(f"{who}: psp must be a string, got {type(psp).__name__}")
-        tree = parse(psp, known=self.psp_names)
+        tree = parse(psp, known=self.psp_names, dtype=pre.network.dtype)
         if names(tree, Kind.SUM):
             raise EquationError(f"{who}: psp cannot use sum({sorted(names(tree, 'sum'))[0]}); "
                                 "it is a function of w and pre variables only", psp)
@@ -53,6 +57,8 @@ class _Window:
         if unknown:
             raise EquationError(f"{who}: psp reads pre.{sorted(unknown)[0]}, but pre "
                                 f"{pre.name} has only {', '.join(pre.attributes)}", psp)
+        if own_psp:
+            _check_per_neuron(who, tree, pre)
         self.pre, self.post, self.target = pre, post, target
         self.psp, self.operation = psp, operation
         self.name = name or f"proj{len(pre.network.projections)}"
@@ -66,24 +72,57 @@ class _Window:
         return self._spec is not None
 
     def spec(self, dtype: str = "float64") -> WindowSpec:
+        """The pattern, for a network of that precision (compile() asks with the network's:
+        a number that this precision no longer fits, since the precision changed after the
+        call that gave it, is an error here, before anything is built)."""
         if self._spec is None:
             raise InvalidValueError(f"{self!r} has no connection pattern yet; call "
                                     f"{self._connect_hint}")
+        if dtype != "float64":
+            self._check_precision(dtype)
         return dataclasses.replace(self._spec, dtype=dtype)
 
+    def _check_precision(self, dtype: str) -> None:
+        spec, where = self._spec, f"{type(self).__name__} {self.name}"
+        problem = constant_problem(spec.psp, dtype)
+        if problem:
+            raise InvalidValueError(f"{where}: psp {self.psp!r}: {problem}; the network's "
+                                    f"precision is {dtype}")
+        if isinstance(spec.padding, float) and fits(np.array(spec.padding), dtype):
+            raise InvalidValueError(f"{where}: padding {fits(np.array(spec.padding), dtype)}, "
+                                    f"the network's precision")
+        weights = self.kernel_weights() if self.weight_source() is self else None
+        if weights is not None and fits(weights, dtype):
+            raise InvalidValueError(f"{where}: weight {fits(weights, dtype)}, the network's "
+                                    "precision")
+
     def delay_steps(self, dt: float) -> int:
-        steps = round(self.delays / dt)
+        who = type(self).__name__
+        exact = self.delays / dt
+        if not exact <= 2**63 - 1:
+            raise InvalidValueError(f"{who}: delays={self.delays} ms is more than 2**63 - 1 "
+                                    f"steps of dt={dt} ms")
+        steps = round(exact)
         if not math.isclose(steps * dt, self.delays, rel_tol=1e-9, abs_tol=1e-12):
-            raise InvalidValueError(f"{type(self).__name__}: delays={self.delays} ms is not a "
+            raise InvalidValueError(f"{who}: delays={self.delays} ms is not a "
                                     f"multiple of dt={dt} ms")
+        # a delayed projection keeps steps + 1 past values of each pre variable it reads
+        need = (steps + 1) * self.pre.size * ITEM_BYTES * max(1, len(names(self._psp_tree,
+                                                                           Kind.PRE)))
+        memory = physical_memory()
+        if steps and memory is not None and need > memory:
+            raise InvalidValueError(f"{who}: delays={self.delays} ms is {steps} steps of "
+                                    f"dt={dt} ms; the history of pre {self.pre.name} they need "
+                                    f"would take {size_of(need)}, more than this machine's "
+                                    f"memory ({size_of(memory)})")
         return steps
 
     def _check_delays(self, delays) -> float:
-        if isinstance(delays, bool) or not isinstance(delays, int | float | np.number) or \
-                not math.isfinite(delays) or delays < 0:
-            raise InvalidValueError(f"{type(self).__name__}: delays must be one number of ms "
-                                    f">= 0, got {delays!r}")
-        delays = float(delays)
+        rule = "one number of ms >= 0"
+        delays = number(delays, type(self).__name__, "delays", rule)
+        if delays < 0:
+            raise InvalidValueError(f"{type(self).__name__}: delays must be {rule}, "
+                                    f"got {delays!r}")
         previous, self.delays = self.delays, delays
         try:
             self.delay_steps(self.pre.network.dt)
@@ -152,9 +191,10 @@ class Convolution(_Window):
     def _connect(self, weights, bank, delays, keep_last, padding, subsampling):
         self._check_open()
         method = "connect_filters" if bank else "connect_filter"
-        weights = check_weights(weights, bank, method)
+        dtype = self.pre.network.dtype
+        weights = check_weights(weights, bank, method, dtype)
         delays = self._check_delays(delays)
-        padding = check_padding(padding)
+        padding = check_padding(padding, dtype)
         window = weights.shape[1:] if bank else weights.shape
         axes = conv_axes(self.pre.geometry, self.post.geometry, window, weights.shape[0] if
                           bank else None, bool(keep_last), subsampling is not None, method)
@@ -183,7 +223,7 @@ class Convolution(_Window):
     def weights(self, value) -> None:
         if self._weights is None:
             raise InvalidValueError(f"{self!r}: call {self._connect_hint} before setting weights")
-        value = check_weights(value, self._spec.bank, "weights")
+        value = check_weights(value, self._spec.bank, "weights", self.pre.network.dtype)
         if value.shape != self._weights.shape:
             raise InvalidValueError(f"Convolution.weights: new weights must have the shape "
                                     f"{self._weights.shape}, got {value.shape}")
@@ -215,7 +255,7 @@ class Convolution(_Window):
         if len(coords) == 1 and isinstance(coords[0], tuple | list | np.ndarray):
             coords = tuple(coords[0])
         for c in coords:
-            if isinstance(c, bool) or not isinstance(c, int | np.integer):
+            if isinstance(c, bool | np.timedelta64) or not isinstance(c, int | np.integer):
                 raise InvalidTypeError(f"Convolution.center: coordinates and ranks are ints, "
                                        f"got {c!r}")
         if len(coords) == 1 and len(spec.positions) > 1:
@@ -261,6 +301,17 @@ class Pooling(_Window):
 
     pooling = connect_pooling
 
+    @property
+    def weights(self):
+        """A pooling has no weights."""
+        raise UnknownAttributeError(f"{self!r} has no weights: a pooling applies its psp to "
+                                    "pre values only")
+
+    @weights.setter
+    def weights(self, value) -> None:
+        raise UnknownAttributeError(f"{self!r} has no weights to set: a pooling applies its psp "
+                                    "to pre values only; use a Convolution for weights")
+
 
 class Copy(_Window):
     """The pattern and the weights of an existing Convolution or Pooling, applied between
@@ -281,7 +332,8 @@ class Copy(_Window):
 
     def __init__(self, pre: Population, post: Population, target: str, psp: str | None = None,
                  operation: str | None = None, name: str | None = None):
-        super().__init__(pre, post, target, psp or "w * pre.r", operation or "sum", name)
+        super().__init__(pre, post, target, "w * pre.r" if psp is None else psp,
+                         "sum" if operation is None else operation, name, psp is not None)
         self._own = (psp is not None, operation is not None)
         self.source: Convolution | Pooling | None = None
 
@@ -304,6 +356,7 @@ class Copy(_Window):
         if unknown:
             raise InvalidValueError(f"Copy.connect_copy: the psp reads pre.{sorted(unknown)[0]}, "
                                     f"which pre {self.pre.name} lacks")
+        _check_per_neuron("Copy.connect_copy", psp, self.pre)
         self._spec = dataclasses.replace(spec, psp=psp, operation=self.operation if
                                          self._own[1] else spec.operation)
         self.source, self.delays = projection, projection.delays
@@ -326,3 +379,21 @@ class Copy(_Window):
         if self.source is None or self.kernel_weights() is None:
             raise InvalidValueError(f"{self!r} has no weights; it copies {self.source!r}")
         return self.source.weights
+
+    @weights.setter
+    def weights(self, value) -> None:
+        source = "its source" if self.source is None else f"its source {self.source.name}"
+        raise InvalidValueError(f"Copy.weights: {self!r} shares the weights of {source}; set "
+                                "the source's weights instead (both change)")
+
+
+def _check_per_neuron(who: str, tree, pre: Population) -> None:
+    """A projection reads one value per pre neuron: a population-wide pre parameter would need
+    a broadcast nobody asked for (tecomp.plan checks it again at compile)."""
+    shared = names(tree, Kind.PRE) & pre.neuron.shared
+    if shared:
+        name = sorted(shared)[0]
+        raise InvalidValueError(f"{who}: its psp reads pre.{name}, a population-wide parameter "
+                                f"of {pre.name}; declare it per neuron ('{name} = 0.0' in a "
+                                f"parameters string, or Parameter(0.0, locality='local') in a "
+                                "dict)")

@@ -10,23 +10,14 @@ import numpy as np
 
 from ..errors import InvalidValueError
 from ..specs import AxisMap, WindowSpec
+from ..values import array as real_array
+from ..values import number, show
 
 
-def check_weights(weights, bank: bool, method: str) -> np.ndarray:
-    try:
-        array = np.array(weights, dtype=np.float64)
-    except (TypeError, ValueError):
-        try:
-            raw = np.array(weights, dtype=object)
-        except ValueError:
-            raw = None
-        if raw is None or (raw.dtype == object and any(isinstance(x, list | tuple | np.ndarray)
-                                                     for x in raw.flat)):
-            raise InvalidValueError(f"Convolution.{method}: weights must be a rectangular "
-                                    "array, got ragged rows of unequal lengths") from None
-        bad = next(x for x in raw.flat if not isinstance(x, int | float | np.number))
-        raise InvalidValueError(f"Convolution.{method}: weights must be numbers, got "
-                                f"{bad!r}") from None
+def check_weights(weights, bank: bool, method: str, dtype: str = "float64") -> np.ndarray:
+    """A new float64 array of finite real weights (no bools) that fit the precision."""
+    array = real_array(weights, f"Convolution.{method}", "weights", "numbers", dtype=dtype,
+                       wrong_type=InvalidValueError)
     need = 2 if bank else 1
     if array.ndim < need or array.size == 0:
         raise InvalidValueError(f"Convolution.{method}: weights must be a non-empty array with "
@@ -34,22 +25,16 @@ def check_weights(weights, bank: bool, method: str) -> np.ndarray:
     if array.ndim > 4 + bank:
         raise InvalidValueError(f"Convolution.{method}: a filter has at most 4 dimensions, "
                                 f"got weights of shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise InvalidValueError(f"Convolution.{method}: weights must be finite (no NaN or inf)")
     return array
 
 
-def check_padding(padding) -> float | str:
+def check_padding(padding, dtype: str = "float64") -> float | str:
     if isinstance(padding, str):
         if padding != "border":
             raise InvalidValueError(f"Convolution: padding must be a number or 'border', "
-                                    f"got {padding!r}")
+                                    f"got {show(padding)}")
         return padding
-    if isinstance(padding, bool) or not isinstance(padding, int | float | np.number) or \
-            not math.isfinite(padding):
-        raise InvalidValueError(f"Convolution: padding must be a finite number or 'border', "
-                                f"got {padding!r}")
-    return float(padding)
+    return number(padding, "Convolution", "padding", "a finite number or 'border'", dtype=dtype)
 
 
 def conv_axes(pre, post, window, filters, keep_last, explicit, method) -> tuple[AxisMap, ...]:
@@ -106,10 +91,9 @@ def conv_axes(pre, post, window, filters, keep_last, explicit, method) -> tuple[
 
 def check_subsampling(subsampling, spec: WindowSpec) -> np.ndarray:
     who = "Convolution: subsampling"
-    try:
-        table = np.array(subsampling)
-    except (TypeError, ValueError):
-        raise InvalidValueError(f"{who} must be a rectangular list of coordinates") from None
+    table = real_array(subsampling, "Convolution", "subsampling",
+                       "integer coordinates (a rectangular list)", dtype=None,
+                       wrong_type=InvalidValueError)
     count = math.prod(spec.positions)
     if table.ndim == 1 and len(spec.pre) == 1:  # 1D: a flat list of centres
         table = table[:, None]
@@ -117,20 +101,17 @@ def check_subsampling(subsampling, spec: WindowSpec) -> np.ndarray:
     if table.shape != (count, len(spec.pre)):
         raise InvalidValueError(f"{who} needs one row of {len(spec.pre)} pre coordinates per "
                                 f"{what}, i.e. shape ({count}, {len(spec.pre)}); got {table.shape}")
-    if table.dtype.kind not in "iuf":
-        raise InvalidValueError(f"{who} must hold integer coordinates, got {table.dtype} values")
     fractional = table != np.round(table)
     if fractional.any():
         row, column = (int(i) for i in np.argwhere(fractional)[0])
         raise InvalidValueError(f"{who} must hold integer coordinates: row {row} has "
-                                f"{table[row, column]!r}")
-    table = table.astype(np.int64)
-    bad = (table < 0) | (table >= np.array(spec.pre))
+                                f"{show(table[row, column])}")
+    bad = (table < 0) | (table >= np.array(spec.pre))  # on floats: no int64 overflow
     if bad.any():
         row = int(np.argwhere(bad)[0][0])
-        raise InvalidValueError(f"{who}: row {row} = {table[row].tolist()} is outside pre "
-                                f"{spec.pre}")
-    return table
+        raise InvalidValueError(f"{who}: row {row} = {show([int(c) for c in table[row]])} is "
+                                f"outside pre {spec.pre}")
+    return table.astype(np.int64)
 
 
 def pool_extent(pre, post, extent) -> tuple[int, ...]:
@@ -148,16 +129,16 @@ def pool_extent(pre, post, extent) -> tuple[int, ...]:
         return tuple(p // q for p, q in zip(pre, post, strict=True))
     extent = (extent,) if isinstance(extent, int | np.integer) else extent
     if not isinstance(extent, tuple | list) or len(extent) != len(pre) or not all(
-            isinstance(e, int | np.integer) and not isinstance(e, bool) and e >= 1
-            for e in extent):
+            isinstance(e, int | np.integer) and not isinstance(e, bool | np.timedelta64)
+            and e >= 1 for e in extent):
         raise InvalidValueError(f"{who}: extent must be {len(pre)} positive ints (one per pre "
-                                f"axis), got {extent!r}")
+                                f"axis), got {show(extent)}")
     extent = tuple(int(e) for e in extent)
     for a, e in enumerate(extent):
         if a >= len(post) and e != pre[a]:
             raise InvalidValueError(f"{who}: post has no axis {a}, so the extent must cover "
-                                    f"pre's axis {a} whole ({pre[a]}), got {e}")
+                                    f"pre's axis {a} whole ({pre[a]}), got {show(e)}")
         if a < len(post) and e * post[a] > pre[a]:
-            raise InvalidValueError(f"{who}: extent {e} x post size {post[a]} on axis {a} "
+            raise InvalidValueError(f"{who}: extent {show(e)} x post size {post[a]} on axis {a} "
                                     f"reaches past pre size {pre[a]}")
     return extent
