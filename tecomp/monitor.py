@@ -4,17 +4,25 @@ After each step, an active monitor whose period is due copies each recorded arra
 next row of a preallocated block: one copy per recorded step, no allocation, no Python loop
 over neurons. As in ANNarchy, a record at step n holds the values after that step's update,
 `get()` empties the recording unless `keep=True`, and `times()` gives start and stop times.
+
+`max_samples=n` bounds a monitor: it keeps only the latest n records of each variable (older
+ones are overwritten, and `times()` starts at the oldest record kept). `nbytes` is the memory
+its recordings hold; a monitor without `max_samples` warns once when that passes 1 GiB.
 """
 
 import re
+import warnings
 
 import numpy as np
 
-from .errors import InvalidTypeError, InvalidValueError, NetworkStateError
+from .errors import InvalidTypeError, InvalidValueError, NetworkStateError, TecompWarning
+from .values import number, show, size_of
 
 _SUM = re.compile(r"sum\(\s*(\w*)\s*\)")
 # Rows of a block grow by doubling up to this many bytes, so long runs allocate rarely.
 BLOCK_BYTES = 1 << 24
+# A monitor without max_samples warns once when its recordings hold more than this.
+WARN_BYTES = 1 << 30
 
 
 class Monitor:
@@ -31,18 +39,29 @@ class Monitor:
 
     def __init__(self, obj, variables=None, period: float | None = None,
                  period_offset: float | None = None, start: bool = True,
-                 name: str | None = None):
+                 name: str | None = None, max_samples: int | None = None):
         from .population import Population  # monitor.py stays importable on its own
 
         if not isinstance(obj, Population):
             raise InvalidTypeError(f"Monitor: can record a Population, got {type(obj).__name__}")
+        if name is not None and not isinstance(name, str):
+            raise InvalidTypeError(f"Monitor: name must be a string, got {show(name)}")
+        if max_samples is not None and (isinstance(max_samples, bool | np.timedelta64) or
+                                        not isinstance(max_samples, int | np.integer) or
+                                        max_samples < 1):
+            raise InvalidValueError(f"Monitor: max_samples must be None or an int >= 1 (the "
+                                    f"number of latest records kept), got {show(max_samples)}")
         self.object, self.network = obj, obj.network
         self.name = name or f"Monitor_{obj.name}"
+        self.max_samples = None if max_samples is None else int(max_samples)
         self.period = obj.network.dt if period is None else period
         self.period_offset = 0.0 if period_offset is None else period_offset
         self._steps(obj.network.dt)  # checks the period now, at the call that sets it
         self._tracks: dict[str, _Track] = {}
-        for var in _as_list(variables):
+        self._warned = False
+        # with max_samples: the step of each record kept, to tell times() where they start
+        self._kept = None if self.max_samples is None else _Track((), "int64", self.max_samples)
+        for var in self._checked(variables):
             self._add(var)
         self._start_on_compile = bool(start)
         self._recording = False
@@ -57,20 +76,25 @@ class Monitor:
     def variables(self) -> list[str]:
         return list(self._tracks)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of memory held by the recordings (the buffers their records are written to)."""
+        return sum(track.nbytes for track in self._tracks.values())
+
     # -- control ------------------------------------------------------------------------------
     def start(self, variables=None, period: float | None = None) -> None:
         """Start recording (again, from now); may add variables or change the period."""
         engine = self._engine("start")
-        for var in _as_list(variables):
-            if var not in self._tracks:
-                self._add(var)
-        if period is not None:
+        new = [var for var in self._checked(variables) if var not in self._tracks]
+        if period is not None:  # checked before anything changes
             previous, self.period = self.period, period
             try:
                 self._steps(self.network.dt)
-            except InvalidValueError:
+            except Exception:
                 self.period = previous
                 raise
+        for var in dict.fromkeys(new):
+            self._add(var)
         self._connect(engine)
         self._offset = engine.steps
         self._recording = True
@@ -92,8 +116,13 @@ class Monitor:
         """Stop recording and drop what was recorded."""
         self._recording = False
         self._periods = []
+        self._clear()
+
+    def _clear(self) -> None:
         for track in self._tracks.values():
             track.clear()
+        if self._kept is not None:
+            self._kept.clear()
 
     def reset(self) -> None:
         """Empty the recording; recording restarts at the current step if it was on."""
@@ -119,8 +148,7 @@ class Monitor:
             data[var] = values if reshape else values.reshape(len(values), -1)
         self._last_periods = self._closed_periods()
         if not keep:
-            for track in self._tracks.values():
-                track.clear()
+            self._clear()
             now = self.network.engine.steps if self.network.engine else 0
             self._periods = [[now, None]] if self._recording else []
         return data[names[0]] if variables is not None and len(names) == 1 else data
@@ -164,7 +192,11 @@ class Monitor:
         if (step - self._offset) % period != offset:
             return
         parity = (step + 1) % 2
+        if self._kept is not None:
+            self._kept.row()[...] = step
+        grown = False
         for kind, source, track in self._sources.values():
+            grown |= track.full()
             row = track.row()
             if kind == "var":
                 np.copyto(row, source[parity])
@@ -174,15 +206,26 @@ class Monitor:
                 np.copyto(row, source[0][parity])
                 for more in source[1:]:
                     row += more[parity]
+        if grown and not self._warned and self.max_samples is None and \
+                self.nbytes > WARN_BYTES:
+            self._warned = True
+            warnings.warn(f"Monitor {self.name}: its recordings hold {size_of(self.nbytes)}, "
+                          f"more than {size_of(WARN_BYTES)}; pass max_samples= to keep only "
+                          "the latest records, or get() them more often", TecompWarning,
+                          stacklevel=2)
 
     # -- checks -------------------------------------------------------------------------------
     def _steps(self, dt: float) -> tuple[int, int]:
         """(period, offset) in steps; both must be whole numbers of steps."""
         result = []
         for label, value in (("period", self.period), ("period_offset", self.period_offset)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise InvalidValueError(f"Monitor: {label} must be a number of ms >= 0, "
-                                        f"got {value!r}")
+            rule = "a number of ms >= 0"
+            value = number(value, "Monitor", label, rule, wrong_type=InvalidValueError)
+            if value < 0:
+                raise InvalidValueError(f"Monitor: {label} must be {rule}, got {value!r}")
+            if not value / dt <= 2**63 - 1:
+                raise InvalidValueError(f"Monitor: {label}={value} ms is more than 2**63 - 1 "
+                                        f"steps of dt={dt} ms")
             steps = round(value / dt)
             if abs(steps * dt - value) > 1e-9 * max(1.0, value):
                 raise InvalidValueError(f"Monitor: {label}={value} ms is not a multiple of "
@@ -195,18 +238,28 @@ class Monitor:
         self._period_steps = tuple(result)
         return self._period_steps
 
-    def _add(self, var) -> None:
+    def _add(self, var: str) -> None:
+        """A track for a name that `_checked` accepted."""
+        self._tracks[var] = _Track(self.object.geometry, self.network.dtype, self.max_samples)
+
+    def _checked(self, variables) -> list[str]:
+        """The names, each checked, before any is added (a failing call adds none)."""
+        names = _as_list(variables)
         pop = self.object
-        if not isinstance(var, str):
-            raise InvalidTypeError(f"Monitor: variable names must be strings, got {var!r}")
-        if var in pop.neuron.parameters:
-            raise InvalidValueError(f"Monitor: {var!r} is a parameter of {pop.name}; parameters "
-                                    "are not recordable (they only change when you set them)")
-        if var not in pop.neuron.variables and not _SUM.fullmatch(var):
-            raise InvalidValueError(f"Monitor: population {pop.name} has no variable {var!r}; "
-                                    f"recordable: {', '.join(pop.neuron.variables) or 'none'} "
-                                    "and sum(target)")
-        self._tracks[var] = _Track(pop.geometry, self.network.dtype)
+        for var in names:
+            if not isinstance(var, str):
+                raise InvalidTypeError(f"Monitor: variable names must be strings, "
+                                       f"got {show(var)}")
+            if var in pop.neuron.parameters:
+                raise InvalidValueError(f"Monitor: {var!r} is a parameter of {pop.name}; "
+                                        "parameters are not recordable (they only change when "
+                                        "you set them)")
+            if var not in pop.neuron.variables and not _SUM.fullmatch(var):
+                raise InvalidValueError(f"Monitor: population {pop.name} has no variable "
+                                        f"{var!r}; recordable: "
+                                        f"{', '.join(pop.neuron.variables) or 'none'} "
+                                        "and sum(target)")
+        return names
 
     def _engine(self, what: str):
         if self.network.engine is None:
@@ -216,37 +269,81 @@ class Monitor:
 
     def _closed_periods(self) -> list:
         now = self.network.engine.steps if self.network.engine else 0
-        return [(s, now if e is None else e) for s, e in self._periods]
+        periods = [(s, now if e is None else e) for s, e in self._periods]
+        if self._kept is not None and self._kept.dropped:  # older records were overwritten
+            first = int(self._kept.first())
+            periods = [(max(s, first), e) for s, e in periods if e > first]
+        return periods
 
     def __repr__(self) -> str:
         return f"Monitor({self.object.name}, {self.variables}, period={self.period})"
 
 
 class _Track:
-    """The records of one name: blocks of rows, each record written into the next row."""
+    """The records of one name: blocks of rows, each record written into the next row.
 
-    def __init__(self, shape: tuple[int, ...], dtype: str):
-        self.shape, self.dtype = shape, dtype
+    With `limit`, one block that grows (by doubling) to `limit` rows, then a ring: each new
+    record overwrites the oldest."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: str, limit: int | None = None):
+        self.shape, self.dtype, self.limit = shape, dtype, limit
         self.blocks: list[np.ndarray] = []
         self.used = 0  # rows written in the last block
+        self.head = 0  # with a limit, once full: the row of the oldest record
+        self.dropped = False  # with a limit: whether a record was overwritten
+
+    @property
+    def nbytes(self) -> int:
+        return sum(block.nbytes for block in self.blocks)
+
+    def full(self) -> bool:
+        """Whether the next record needs a new block."""
+        return not self.blocks or self.used == len(self.blocks[-1])
 
     def row(self) -> np.ndarray:
-        if not self.blocks or self.used == len(self.blocks[-1]):
+        if self.limit is not None:
+            return self._ring_row()
+        if self.full():
             row_bytes = max(1, int(np.prod(self.shape)) * np.dtype(self.dtype).itemsize)
             rows = 2 * len(self.blocks[-1]) if self.blocks else 64
             rows = max(1, min(rows, BLOCK_BYTES // row_bytes))
             self.blocks.append(np.empty((rows, *self.shape), self.dtype))
             self.used = 0
         self.used += 1
-        return self.blocks[-1][self.used - 1]
+        return self.blocks[-1][self.used - 1, ...]
+
+    def _ring_row(self) -> np.ndarray:
+        if not self.blocks:
+            self.blocks = [np.empty((min(64, self.limit), *self.shape), self.dtype)]
+        block = self.blocks[0]
+        if self.used < len(block):
+            self.used += 1
+            return block[self.used - 1, ...]
+        if len(block) < self.limit:  # grow, keeping the records in order
+            bigger = np.empty((min(2 * len(block), self.limit), *self.shape), self.dtype)
+            bigger[:len(block)] = block
+            self.blocks = [bigger]
+            self.used += 1
+            return bigger[self.used - 1, ...]
+        self.dropped = True
+        row = block[self.head, ...]
+        self.head = (self.head + 1) % len(block)
+        return row
 
     def values(self) -> np.ndarray:
         if not self.blocks:
             return np.empty((0, *self.shape), self.dtype)
+        if self.limit is not None:
+            block = self.blocks[0][:self.used]
+            return np.concatenate([block[self.head:], block[:self.head]])
         return np.concatenate([*self.blocks[:-1], self.blocks[-1][:self.used]])
 
+    def first(self):
+        """The oldest record kept."""
+        return self.blocks[0][self.head] if self.limit is not None else self.blocks[0][0]
+
     def clear(self) -> None:
-        self.blocks, self.used = [], 0
+        self.blocks, self.used, self.head, self.dropped = [], 0, 0, False
 
 
 def _as_list(variables) -> list:
