@@ -31,8 +31,9 @@ class Child:
     """A long-lived child process; restarted at the next request after a failure."""
 
     def __init__(self, command: list[str], env: dict | None = None, stderr=None,
-                 name: str | None = None):
+                 name: str | None = None, cwd: str | None = None):
         self.command = list(command)
+        self.cwd = cwd
         self.name = name or (command[2] if command[1:2] == ["-m"] else command[0])
         self.env = {**os.environ, **(env or {})}
         self.stderr = stderr
@@ -42,7 +43,7 @@ class Child:
         if self.process is None or self.process.poll() is not None:
             self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE,
                                             stdout=subprocess.PIPE, stderr=self.stderr,
-                                            env=self.env, text=True)
+                                            env=self.env, text=True, cwd=self.cwd)
         try:
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
@@ -86,9 +87,13 @@ def ask_once(command: list[str], request: dict, timeout: float | None = None,
 
 def serve(handle: Callable[[dict], dict]) -> None:
     """The child side: answer each request line with `handle(request)`; an exception in
-    `handle` becomes `{"error": ..., "traceback": ...}` and the loop goes on."""
-    out = sys.stdout
-    sys.stdout = sys.stderr  # stray prints must not corrupt the answers
+    `handle` becomes `{"error": ..., "traceback": ...}` and the loop goes on.
+
+    Only the answers reach the parent's pipe: Python's prints and whatever C or C++ code or
+    a subprocess writes to file descriptor 1 (LLVM, a peer's build) go to stderr."""
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     for line in sys.stdin:
         try:
             answer = handle(json.loads(line))

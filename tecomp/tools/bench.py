@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tecomp import child
 from tecomp.child import Child, ChildFailed, ask_once, python_module
 
 from . import examples, harness, peers, report, suite
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     if args.serve:
-        harness.serve(_handle)
+        child.serve(_handle)
         return 0
     return run(args, argv)
 

@@ -11,16 +11,14 @@ both measure through it.
 """
 
 import gc
-import os
 import random
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from tecomp import child, reference
+from tecomp import reference
 
 from .report import stats
 
@@ -183,13 +181,3 @@ def interleave(runners: list[Runner], repeats: int, budget: float) -> dict[str, 
     finally:
         gc.enable()
     return samples
-
-
-def serve(handle) -> None:
-    """`tecomp.child.serve(handle)` with file descriptor 1 sent to stderr as well, so that
-    what C and C++ code or a subprocess prints (ANNarchy's build, LLVM) cannot corrupt the
-    answers either; only the answers go to the parent's pipe."""
-    answers = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
-    sys.stdout = answers
-    child.serve(handle)

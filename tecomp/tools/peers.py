@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tecomp import plan
+from tecomp import child, plan
 from tecomp.child import Child, ChildFailed, python_module
 
-from .harness import Runner, Skip, serve
+from .harness import Runner, Skip
 from .suite import Case, network
 
 ANNARCHY_VERSION = "5.0.4.1"
@@ -307,4 +307,4 @@ def _build(args: dict) -> dict:
 
 
 if __name__ == "__main__":
-    serve(_handle)
+    child.serve(_handle)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tecomp import plan, reference
+from tecomp import child, plan, reference
 from tecomp.child import ChildFailed, ask_once, python_module
 
 from . import bench, examples, harness, peers, report, suite
@@ -340,4 +340,4 @@ def _suite_specs(small_only: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    harness.serve(_handle)
+    child.serve(_handle)
