@@ -216,6 +216,8 @@ def worker(args) -> dict:
         limits["sgemm_gflops"][dtype] = max(limits["sgemm_gflops"][dtype], value)
     for record in records:
         report.derive(record, limits)
+    limits["denormal_ratio"] = {dtype: denormal_ratio(dtype, args.quick)
+                                for dtype in args.precision}
     env = {k: os.environ.get(k) for k in ENV_RECORDED}
     return {"threads": threads, "limits": limits, "env": env, "records": records}
 
@@ -236,6 +238,30 @@ def machine_limits(quick: bool) -> dict:
     seconds = _best_call(lambda: np.copyto(target, source))
     out["copy_gbs"] = round(2 * source.nbytes / seconds / 1e9, 1)
     return out
+
+
+def denormal_ratio(dtype: str, quick: bool) -> float:
+    """Median step time of a 3x3 filter on denormal inputs over the same on normal ones,
+    interleaved (tecomp flushes denormals to zero while kernels run; IEEE arithmetic on
+    them is 40-50x slower on some CPUs)."""
+    import tecomp as ann
+    from tecomp.extensions.convolution import Convolution
+
+    size = 128 if quick else 512
+    net = suite.network(dtype)
+    pre = net.create((size, size), ann.Neuron(parameters="r = 0.0"))
+    post = net.create((size, size), ann.Neuron(equations="r = sum(exc)"))
+    Convolution(pre, post, "exc").connect_filter(np.full((3, 3), 0.5))
+    net.compile()
+    tiny = float(np.finfo(dtype).tiny) / 64  # a denormal of this precision
+    samples: dict[float, list[float]] = {0.5: [], tiny: []}
+    for _ in range(10 if quick else 50):
+        for value, times in samples.items():
+            pre.r = np.full((size, size), value)
+            start = time.perf_counter()
+            net.step()
+            times.append(time.perf_counter() - start)
+    return round(float(np.median(samples[tiny]) / np.median(samples[0.5])), 2)
 
 
 def _best_call(fn, repeats: int = 7) -> float:

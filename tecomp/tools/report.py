@@ -91,7 +91,9 @@ def markdown(results: dict) -> str:
                      f"{lim['sgemm_gflops']['float32']} / float64 "
                      f"{lim['sgemm_gflops']['float64']} GFLOP/s; copy of {lim['copy_mb']} MB "
                      f"{lim['copy_gbs']} GB/s" +
-                     (f"; OMP_WAIT_POLICY={policy}" if policy else ""))
+                     (f"; OMP_WAIT_POLICY={policy}" if policy else "") +
+                     "".join(f"; denormal/normal step {d} {ratio}×" for d, ratio in
+                             lim.get("denormal_ratio", {}).items()))
     header = ["case", "precision", "threads", "tecomp ms [IQR]", "throughput", "of limit",
               "kernel ms", *(LABELS[p] + " ms (×)" for p in PEERS)]
     lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
