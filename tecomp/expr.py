@@ -249,8 +249,9 @@ class _Converter:
             except OverflowError:
                 value = math.inf
             if not math.isfinite(value):
-                number = show(node.value) if isinstance(node.value, int) else self.text(node)
-                raise self.fail(f"the number {number} is too large (the largest float64 is "
+                number = show(node.value) if isinstance(node.value, int) else \
+                    f"the number {self.text(node)}"
+                raise self.fail(f"{number} is too large for a float (the largest float64 is "
                                 f"{LARGEST['float64']:.8g})", node)
             return (Kind.CONST, value)
         if isinstance(node, ast.Name):

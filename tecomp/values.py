@@ -99,7 +99,7 @@ def _fit(x: float, dtype: str | None) -> str:
     """Why a finite float does not fit `dtype` ('' when it does)."""
     if dtype is None or not math.isfinite(x) or abs(x) <= LARGEST[dtype]:
         return ""
-    return f"beyond the largest {dtype}, {LARGEST[dtype]:.8g}"
+    return f"beyond the largest {dtype} value, {LARGEST[dtype]:.8g}"
 
 
 def number(value, who: str, what: str, rule: str, *, finite: bool = True,
@@ -112,21 +112,21 @@ def number(value, who: str, what: str, rule: str, *, finite: bool = True,
     if isinstance(value, np.ndarray) and value.ndim == 0 and \
             not isinstance(value, np.ma.MaskedArray) and value.dtype.kind in "biuf":
         value = value[()]  # a 0-d array holds one number
-    head = f"{who}: {what} must be {rule}, got {show(value)}"
+    must, got = f"{who}: {what} must be {rule}", f", got {show(value)}"
     if not is_real(value, allow_bool):
-        raise wrong_type(head + _what_type(value))
+        raise wrong_type(must + got + _what_type(value))
     try:
         x = float(value)
     except (OverflowError, ValueError, TypeError):
-        raise InvalidValueError(f"{head} (too large for a float)") from None
+        raise InvalidValueError(f"{must}{got} (too large for a float)") from None
     if not math.isfinite(x) and isinstance(value, np.floating) and np.isfinite(value):
         # a longdouble beyond float64
-        raise InvalidValueError(f"{head} (too large for a float)")
+        raise InvalidValueError(f"{must}{got} (too large for a float)")
     if finite and not math.isfinite(x):
-        raise InvalidValueError(head + " (not finite)")
+        raise InvalidValueError(f"{must}{got} (not finite)")
     why = _fit(x, dtype)
     if why:
-        raise InvalidValueError(f"{head} ({why}, the network's precision)")
+        raise InvalidValueError(f"{must} that fits the network's precision{got} ({why})")
     return x
 
 
@@ -189,8 +189,8 @@ def array(value, who: str, what: str, rule: str = "numbers", *, finite: bool = T
         big &= np.isfinite(out)
         if big.any():
             x = float(out[_first(big)])
-            raise InvalidValueError(f"{head}, got {show(x)}{_at(big)} ({_fit(x, dtype)}, the "
-                                    "network's precision)")
+            raise InvalidValueError(f"{head} that fit the network's precision, got {show(x)}"
+                                    f"{_at(big)} ({_fit(x, dtype)})")
     return out
 
 
