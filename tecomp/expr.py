@@ -168,7 +168,8 @@ def parse(source: str, line: str | None = None, offset: int = 0,
 
 
 _LIMITS = (f"an expression may have at most {MAX_NODES} nodes (numbers, names, operators, "
-           f"calls; user functions count inlined), nested at most {MAX_DEPTH} deep")
+           "calls; user functions count inlined, the argument of tanh 5 times and the base "
+           f"of x**2 .. x**4 2 to 4 times, as compiled), nested at most {MAX_DEPTH} deep")
 
 
 def _short(line: str) -> str:
@@ -190,10 +191,27 @@ def _ast_shape(node: ast.AST) -> tuple[int, int]:
     return count, deepest
 
 
+# How many times the kernel compiler writes out the argument of these calls: TVM expands
+# tanh(x) into a formula that reads x five times, and lowering writes x**2 .. x**4 as
+# products. Nested, they grow geometrically, so `measure` counts them that way.
+_COPIES = {"tanh": 5}
+_POWERS = {2.0: 2, 3.0: 3, 4.0: 4}
+
+
+def _copies(node: Expr) -> int:
+    """How many times the compiler writes out the first operand of `node`."""
+    if node[0] == Kind.CALL and node[1] in _COPIES:
+        return _COPIES[node[1]]
+    exponent = node[3] if node[0] == Kind.BIN and node[1] == "**" else \
+        node[2][1] if node[0] == Kind.CALL and node[1] == "power" else None
+    return _POWERS.get(exponent[1], 1) if exponent and exponent[0] == Kind.CONST else 1
+
+
 def measure(expr: Expr, leaves: dict | None = None) -> tuple[int, int]:
     """(nodes, depth) of a tree written out in full, even where sub-trees are shared, in
-    time linear in the distinct sub-tree objects. `leaves` maps a leaf to the (nodes,
-    depth) it stands for (a function parameter, before its argument is put in)."""
+    time linear in the distinct sub-tree objects; the nodes count an operand the compiler
+    writes out several times (tanh, small powers) that many times. `leaves` maps a leaf to
+    the (nodes, depth) it stands for (a function parameter, before its argument is put in)."""
     memo: dict[int, tuple[int, int]] = {}
     stack = [expr]
     while stack:
@@ -209,7 +227,8 @@ def measure(expr: Expr, leaves: dict | None = None) -> tuple[int, int]:
         stack.pop()
         if kids:
             sizes = [memo[id(k)] for k in kids]
-            memo[id(node)] = (1 + sum(n for n, _ in sizes), 1 + max(d for _, d in sizes))
+            nodes = 1 + sum(n for n, _ in sizes) + (_copies(node) - 1) * sizes[0][0]
+            memo[id(node)] = (nodes, 1 + max(d for _, d in sizes))
         else:
             memo[id(node)] = leaves.get(node, (1, 1)) if leaves else (1, 1)
     return memo[id(expr)]
