@@ -42,6 +42,12 @@ def show(value, limit: int = 100) -> str:
             digits = len(text.lstrip("-")) if text else int(math.log10(abs(value))) + 1
             return f"an int of {digits} digits (~{'-' if value < 0 else ''}1e{digits - 1})"
         return text
+    if isinstance(value, tuple | list) and len(value) <= 8 and \
+            not any(isinstance(v, tuple | list) for v in value):  # e.g. a geometry
+        inner = ", ".join(show(v, limit) for v in value) + ("," if len(value) == 1 and
+                                                            isinstance(value, tuple) else "")
+        text = f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
+        return text if len(text) <= limit else text[:limit - 3] + "..."
     try:
         text = repr(value.item() if isinstance(value, np.generic) else value)
     except Exception:  # a broken __repr__ must not hide the real error
@@ -73,6 +79,8 @@ def physical_memory() -> int | None:
 
 def size_of(nbytes: int) -> str:
     """`nbytes` for a message: '17179869176 bytes (16.0 GiB)'."""
+    if nbytes >= 2**80:  # beyond any memory: no unit helps
+        return f"{show(nbytes)} bytes"
     scaled, unit = float(nbytes), "bytes"
     for name in ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
         if scaled < 1024:
@@ -86,9 +94,9 @@ def check_elements(count: int, who: str, what: str, arrays: int = 1) -> None:
     and this machine's memory."""
     need = count * ITEM_BYTES * max(1, arrays)
     if count > MAX_ELEMENTS:
-        raise InvalidValueError(f"{who}: {what} has {count} elements, more than {MAX_ELEMENTS} "
-                                f"(2**31 - 1; kernels index with int32); it would need "
-                                f"{size_of(need)}")
+        raise InvalidValueError(f"{who}: {what} has {show(count)} elements, more than "
+                                f"{MAX_ELEMENTS} (2**31 - 1; kernels index with int32); it "
+                                f"would need {size_of(need)}")
     memory = physical_memory()
     if memory is not None and need > memory:
         raise InvalidValueError(f"{who}: {what} would need {size_of(need)}, more than this "
@@ -202,7 +210,7 @@ def fits(values: np.ndarray, dtype: str) -> str:
     if not big.any():
         return ""
     x = float(values[_first(big)])
-    return f"{show(x)}{_at(big)} is {_fit(x, dtype)}"
+    return f"{show(x)}{_at(big)}, {_fit(x, dtype)}"
 
 
 def _first(mask: np.ndarray):
