@@ -38,7 +38,7 @@ def show(value, limit: int = 100) -> str:
             text = repr(value)
         except ValueError:  # more digits than Python will print
             text = ""
-        if len(text) > 30 or not text:
+        if len(text) > 60 or not text:
             digits = len(text.lstrip("-")) if text else int(math.log10(abs(value))) + 1
             return f"an int of {digits} digits (~{'-' if value < 0 else ''}1e{digits - 1})"
         return text
