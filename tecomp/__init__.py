@@ -6,6 +6,7 @@
 The rest of an ANNarchy script (populations, neurons, setup, compile, simulate) runs as is.
 """
 
+from .constants import Constant
 from .errors import (
     EquationError,
     InvalidTypeError,
@@ -22,7 +23,7 @@ from .version import VERSION
 __version__ = VERSION
 
 __all__ = [
-    "EquationError", "InvalidTypeError", "InvalidValueError", "Monitor", "Network",
+    "Constant", "EquationError", "InvalidTypeError", "InvalidValueError", "Monitor", "Network",
     "NetworkStateError", "Neuron", "Parameter", "Population", "TecompError", "clear", "compile",
     "get_time", "reset", "setup", "simulate", "step", "tune",
 ]

@@ -14,6 +14,11 @@ enough: the slot a step reads is the one its own snapshot replaces afterwards.
 
 A population whose whole update is `r = sum(target)` with one projection on that target
 has no update kernel (see `plan`): the projection writes straight into its next `r` buffer.
+
+Population-wide operations (`mean(r)`, ...) are one-value buffers: a reduction kernel fills
+them at the end of each step from the values the step ended with, and the next step's
+update reads them (0 before the first step, and again after reset()). Constants are
+one-value buffers too, shared with their `Constant`, which writes a new value into them.
 """
 
 import contextlib
@@ -23,7 +28,7 @@ import time
 import numpy as np
 import tvm
 
-from . import denormals
+from . import constants, denormals
 from .build import aligned_copy, aligned_empty
 from .errors import InvalidValueError, NetworkStateError
 from .kernels import compile_kernel
@@ -60,6 +65,18 @@ class Engine:
         # t (ms at the start of the step), read by the kernels that use it
         self.clock = aligned_empty((1,), dtype)
         self.uses_clock = any("t" in k.spec.scalars for k in plan.updates)
+        # population-wide operations: globals[pop]["mean(r)"], 0 until a step has ended
+        self.globals = {k.population: {name: aligned_copy(np.zeros(1), dtype)
+                                       for name in k.spec.outputs} for k in plan.reductions}
+        # constants the updates read, one buffer each, kept in step by the Constant
+        table = constants.visible(net)
+        self.constants = {}
+        for k in plan.updates:
+            for name in k.spec.scalars:
+                if name in table and name not in k.population.neuron.attributes and \
+                        name not in self.constants:
+                    self.constants[name] = aligned_empty((1,), dtype)
+                    table[name].attach(self.constants[name])
         self.weight_buffers, self.tables = {}, {}
         for proj in net.projections:
             source = proj.weight_source()  # a Copy reads the very weights of its source
@@ -116,15 +133,31 @@ class Engine:
                 state = self.state[pop]
                 feeds = [self.outputs[p].reshape(-1) for t in spec.targets
                          for p in self.net.projections if p.post is pop and p.target == t]
-                ones = [self.clock if a == "t" else state[a][parity] for a in spec.scalars]
+                ones = [self._one_value(pop, a, parity) for a in spec.scalars]
                 args = [state[a][parity].reshape(-1) for a in spec.inputs] + ones + feeds + \
                        [state[v][1 - parity].reshape(-1) for v in spec.outputs]
+                calls.append((functions[spec], tuple(tensor(b) for b in args), None))
+            for k in self.plan.reductions:  # from the values the step ends with
+                pop, spec = k.population, k.spec
+                args = [self.state[pop][a][1 - parity].reshape(-1) for a in spec.inputs] + \
+                       [self.globals[pop][name] for name in spec.outputs]
                 calls.append((functions[spec], tuple(tensor(b) for b in args), None))
             plans.append(calls)
         # what the rings copy at the end of a step, by the parity after it
         self._snapshots = [[(ring, self.state[pop][var][parity])
                             for (pop, var), ring in self.rings.items()] for parity in (0, 1)]
         return plans
+
+    def _one_value(self, pop, name: str, parity: int) -> np.ndarray:
+        """The buffer of a one-value input of an update: t, a population-wide parameter, a
+        population-wide operation or a Constant."""
+        if name == "t":
+            return self.clock
+        if name in self.state[pop]:
+            return self.state[pop][name][parity]
+        if name in self.globals.get(pop, {}):
+            return self.globals[pop][name]
+        return self.constants[name]
 
     # -- running -----------------------------------------------------------------------------
     def run(self, n: int) -> None:
@@ -199,6 +232,9 @@ class Engine:
                     buf[...] = pop.initial_values()[var]
             for buf in self.outputs.values():
                 buf[...] = 0
+            for values in self.globals.values():
+                for buf in values.values():
+                    buf[...] = 0
 
     def _result(self, proj) -> tuple[np.ndarray, np.ndarray]:
         """Where a projection's result is, indexed by the parity of the step count after the

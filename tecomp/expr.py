@@ -13,20 +13,34 @@ spec and be part of a cache key:
     ("call", "log", (arg, ...))    a function of FUNCTIONS, or ite(condition, a, b)
     ("bin", "+", a, b)             + - * / **
     ("neg", a)                     unary minus
-    ("cmp", "<", a, b)             < <= > >= == != (conditions of ite only)
+    ("cmp", "<", a, b)             < <= > >= == != (conditions of ite only; `is` is ==)
     ("bool", "and", a, b)          and, or (conditions only)
     ("not", a)                     not (conditions only)
+    ("global", "mean(r)")          a population-wide operation of the neuron language
+                                   (mean, max, min, norm1, norm2 of a per-neuron variable)
+    ("rand", "Normal", (0.0, 1.0, None, None), 0)
+                                   a random draw of the neuron language: the distribution,
+                                   its parameters and the draw's index within the update
+
+The neuron language also writes ANNarchy's `if condition: a else: b` (nested without
+parentheses, `if a: if b: 1 else: 2 else: 3`, or inside them), parsed into the same
+("call", "ite", ...) node as `ite(condition, a, b)`.
 
 >>> parse("w * log(1 + pre.r)")
 ('bin', '*', ('var', 'w'), ('call', 'log', (('bin', '+', ('const', 1.0), ('pre', 'r')),)))
 """
 
 import ast
+import io
 import math
 import operator
+import re
+import tokenize
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+
+import numpy as np
 
 from .errors import EquationError
 from .values import LARGEST, show
@@ -58,12 +72,15 @@ class Kind(StrEnum):
     CMP = "cmp"
     BOOL = "bool"
     NOT = "not"
+    GLOBAL = "global"
+    RAND = "rand"
 
     __hash__ = str.__hash__  # equal to its string, so it must hash like it
     __repr__ = str.__repr__
 
 
-LEAVES = frozenset({Kind.CONST, Kind.VAR, Kind.PRE, Kind.SUM, Kind.LET, Kind.DERIV})
+LEAVES = frozenset({Kind.CONST, Kind.VAR, Kind.PRE, Kind.SUM, Kind.LET, Kind.DERIV,
+                    Kind.GLOBAL, Kind.RAND})
 _BINARY = frozenset({Kind.BIN, Kind.CMP, Kind.BOOL})  # (kind, op, a, b)
 _UNARY_KINDS = frozenset({Kind.NEG, Kind.NOT})  # (kind, a)
 
@@ -112,23 +129,75 @@ FUNCTIONS = _functions(
 # ite(condition, a, b): both branches are computed, so the loop vectorises
 ITE = Function("ite", 3, lambda c, a, b: a if c else b,
                lambda tvm, c, a, b: tvm.tirx.Select(c, a, b))
+# What an assignment to an `: int` or `: bool` attribute does to the value, as C++ does in
+# ANNarchy: int truncates toward zero, bool is 1 unless the value is 0. Internal names (a
+# user cannot call them); values stay in the network's float type.
+TO_INT = Function("_int", 1, lambda v: float(math.trunc(v)), lambda tvm, x: tvm.te.trunc(x))
+TO_BOOL = Function("_bool", 1, lambda v: 0.0 if v == 0 else 1.0,
+                   lambda tvm, x: tvm.tirx.Select(x != tvm.tirx.const(0.0, tvm.dtype),
+                                                  tvm.tirx.const(1.0, tvm.dtype),
+                                                  tvm.tirx.const(0.0, tvm.dtype)))
+CASTS = {TO_INT.name: TO_INT, TO_BOOL.name: TO_BOOL}
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """A population-wide operation of the neuron language, `mean(r)`: one value computed
+    over every neuron of the population. `numpy(values)` is its definition (accumulated in
+    float64), the one the compiled reduction is tested against."""
+
+    name: str
+    numpy: Callable[[np.ndarray], float]
+
+
+# ANNarchy's global operations; norm2 is the Euclidean norm (sqrt of the sum of squares).
+REDUCTIONS = {r.name: r for r in (
+    Reduction("mean", lambda v: float(np.mean(v, dtype=np.float64))),
+    Reduction("max", lambda v: float(np.max(v))),
+    Reduction("min", lambda v: float(np.min(v))),
+    Reduction("norm1", lambda v: float(np.sum(np.abs(v), dtype=np.float64))),
+    Reduction("norm2", lambda v: float(np.sqrt(np.sum(np.square(v, dtype=np.float64))))),
+)}
+
+
+def global_name(operation: str, variable: str) -> str:
+    """The name of a population-wide operation's value: `mean(r)`."""
+    return f"{operation}({variable})"
+
+
+def is_global(name: str) -> bool:
+    """Whether a one-value input's name is that of a population-wide operation."""
+    return "(" in name
+
+
+def global_parts(name: str) -> tuple[str, str]:
+    """`mean(r)` -> ("mean", "r")."""
+    operation, _, rest = name.partition("(")
+    return operation, rest[:-1]
+
+
 # Marker the neuron parser writes in place of `dx/dt` (same length, so columns stay right).
 DERIVATIVE = "_d"
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 # The operators that mean the same for floats, NumPy arrays and TVM expressions.
 ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul}
-_CMPOPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
+# ANNarchy reads `is` as == and `is not` as != (t is 1).
+_CMPOPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
+           ast.Is: "==", ast.IsNot: "!="}
 
 
 def parse(source: str, line: str | None = None, offset: int = 0,
           known: set[str] | None = None, functions: dict | None = None,
-          constants: dict[str, float] | None = None, dtype: str = "float64") -> Expr:
+          constants: dict[str, float] | None = None, dtype: str = "float64",
+          truth: bool = False) -> Expr:
     """Parse one expression; errors quote `line` (default: the source) with a caret under
     the column (`offset` = where `source` starts in `line`). With `known`, any other plain
     name is an error. `functions` (default FUNCTIONS) maps a name to its `Function`, or
-    to `(parameters, body)` for a user function, which is inlined; ITE and DERIVATIVE are
-    understood when present. `constants` are names read as numbers (e.g. pi).
+    to `(parameters, body)` for a user function, which is inlined; ITE (with ANNarchy's
+    `if c: a else: b`), DERIVATIVE, the REDUCTIONS and `draws` (see `Draws`) are understood
+    when present. `constants` are names read as numbers (e.g. pi). With `truth`, the whole
+    expression may be a condition, worth 1 when true and 0 when false (a bool variable).
 
     Constant sub-expressions are computed here (`-1 / 3` is one number): a division by a
     constant zero, a constant that overflows, or one with no real value (`log(-1)`) is an
@@ -138,25 +207,12 @@ def parse(source: str, line: str | None = None, offset: int = 0,
     if len(source) > MAX_CHARS:
         raise EquationError(f"the expression has {len(source)} characters; at most "
                             f"{MAX_CHARS} are allowed", _short(line))
-    try:
-        node = ast.parse(source.strip(), mode="eval").body
-    except SyntaxError as err:
-        column = offset + (err.offset or 1) - 1 + (len(source) - len(source.lstrip()))
-        raise EquationError(f"cannot parse the expression ({err.msg}); expected numbers, "
-                            "names, + - * / ** and calls such as exp(x)", line, column) from None
-    except (RecursionError, MemoryError):
-        raise EquationError(f"the expression is nested too deeply to parse; {_LIMITS}",
-                            _short(line)) from None
-    except ValueError as err:  # e.g. a null byte, on some Python versions
-        raise EquationError(f"cannot parse the expression ({err})", _short(line)) from None
-    nodes, depth = _ast_shape(node)
-    if depth > MAX_DEPTH + 2 or nodes > 4 * MAX_NODES:  # checked before recursing into it
-        size = f"more than {4 * MAX_NODES}" if nodes > 4 * MAX_NODES else str(nodes)
-        raise EquationError(f"the expression is too large ({size} nodes, nested {depth} deep); "
-                            f"{_LIMITS}", _short(line))
-    shift = offset + len(source) - len(source.lstrip())
-    tree = _Converter(line, shift, known, FUNCTIONS if functions is None else functions,
-                      constants or {})(node)
+    converter = _Converter(line, 0, known, FUNCTIONS if functions is None else functions,
+                           constants or {})
+    if ITE.name in converter.functions and _IF_HINT.search(source):
+        tree = _IfSyntax(converter, source, offset).parse(truth)
+    else:
+        tree = converter.convert(source, offset, "truth" if truth else "value")
     nodes, depth = measure(tree)
     if nodes > MAX_NODES or depth > MAX_DEPTH:
         raise EquationError(f"the expression is too large ({nodes} nodes, nested {depth} "
@@ -165,6 +221,131 @@ def parse(source: str, line: str | None = None, offset: int = 0,
     if problem:
         raise EquationError(f"{problem}; the network's precision is {dtype}", line)
     return tree
+
+
+# Names of the neuron language's truth values: known everywhere, so not worth listing.
+_BOOLEAN_NAMES = frozenset({"True", "False", "true", "false"})
+_IF_HINT = re.compile(r"\bif\b.*:")
+_SKIP_TOKENS = (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT,
+                tokenize.DEDENT, tokenize.COMMENT)
+
+
+class _IfSyntax:
+    """ANNarchy's `if condition: a else: b` in a neuron expression.
+
+    The `if` opens an expression (the right-hand side, a branch, or a parenthesised group);
+    the condition runs to the next ':', the first branch to its `else:` (the innermost `if`
+    takes the first `else:`, so `if a: if b: 1 else: 2 else: 3` nests without parentheses),
+    and the second branch to the end of the expression or of the group. Each piece is
+    parsed at its own column, so errors point into the user's line; a parenthesised `if`
+    inside a larger expression is replaced by a name of the same length while the rest is
+    parsed. A Python conditional (`a if c else b`) is left to Python's parser."""
+
+    def __init__(self, converter: "_Converter", source: str, offset: int):
+        self.converter, self.source, self.offset = converter, source, offset
+        self.line = converter.line
+        try:
+            self.tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline)
+                           if t.type not in _SKIP_TOKENS]
+        except (tokenize.TokenError, SyntaxError):  # unbalanced: Python's parser says where
+            self.tokens = None
+        self.placeholders: dict[str, Expr] = {}
+
+    def parse(self, truth: bool) -> Expr:
+        if not self.tokens or any(t.start[0] != 1 for t in self.tokens):
+            return self.converter.convert(self.source, self.offset, "truth" if truth else "value")
+        return self.region(0, len(self.tokens), "truth" if truth else "value")
+
+    # -- tokens ---------------------------------------------------------------------------
+    def text(self, i: int) -> str:
+        return self.tokens[i].string
+
+    def column(self, i: int) -> int:
+        return self.offset + self.tokens[i].start[1]
+
+    def opens(self, i: int, lo: int) -> bool:
+        """Whether token i is an `if` that starts an expression (ANNarchy's form)."""
+        return self.text(i) == "if" and (i == lo or self.text(i - 1) in (":", "(", ",", "="))
+
+    def closes(self, i: int, hi: int) -> bool:
+        """Whether token i is the `else` of ANNarchy's form (followed by ':')."""
+        return self.text(i) == "else" and i + 1 < hi and self.text(i + 1) == ":"
+
+    def depths(self, lo: int, hi: int):
+        """(index, depth) of the tokens lo..hi-1, the depth counted from lo."""
+        depth = 0
+        for i in range(lo, hi):
+            if self.text(i) in ")]}":
+                depth -= 1
+            yield i, depth
+            if self.text(i) in "([{":
+                depth += 1
+
+    def fail(self, message: str, i: int) -> EquationError:
+        return EquationError(message, self.line, self.column(i))
+
+    # -- pieces ---------------------------------------------------------------------------
+    def region(self, lo: int, hi: int, mode: str) -> Expr:
+        """The tokens lo..hi-1 as one expression (`mode` as `_Converter.convert`)."""
+        if lo >= hi:
+            after = self.tokens[lo - 1].end[1] if lo > 0 else 0
+            raise EquationError("expected an expression here", self.line, self.offset + after)
+        if self.opens(lo, lo):
+            return self.ite(lo, hi)
+        text = list(self.source)
+        depth = dict(self.depths(lo, hi))
+        i = lo
+        while i < hi:
+            if self.text(i) == "if" and any(self.text(j) == ":" and depth[j] == depth[i]
+                                            for j in range(i + 1, hi)):
+                raise self.fail("'if condition: a else: b' must start an expression (right "
+                                "after '=', ':' or '('); put it in parentheses, e.g. "
+                                "2 * (if c: a else: b)", i)
+            if self.text(i) == "(" and i + 1 < hi and self.opens(i + 1, i + 1):
+                close = self.closing(i, hi)
+                tree = self.ite(i + 1, close)
+                start, end = self.tokens[i + 1].start[1], self.tokens[close - 1].end[1]
+                name = f"_{len(self.placeholders)}_".ljust(end - start, "_")
+                text[start:end] = name
+                self.placeholders[name] = tree
+                i = close + 1
+            else:
+                i += 1
+        start, end = self.tokens[lo].start[1], self.tokens[hi - 1].end[1]
+        return self.converter.convert("".join(text[start:end]), self.offset + start, mode,
+                                      self.placeholders)
+
+    def closing(self, i: int, hi: int) -> int:
+        """The index of the ')' matching the '(' at i."""
+        for j, depth in self.depths(i + 1, hi):
+            if depth < 0:
+                return j
+        raise self.fail("this '(' is never closed", i)
+
+    def ite(self, lo: int, hi: int) -> Expr:
+        """`if c: a else: b` over tokens lo..hi-1 (token lo is the `if`)."""
+        colon = next((j for j, d in self.depths(lo + 1, hi) if d == 0 and self.text(j) == ":"),
+                     None)
+        if colon is None or self.text(colon - 1) == "else":
+            raise self.fail("this if needs ':' after its condition, as in "
+                            "'if condition: a else: b'", lo)
+        pending, found = 0, None
+        for j, depth in self.depths(colon + 1, hi):
+            if depth:
+                continue
+            if self.opens(j, colon + 1):
+                pending += 1
+            elif self.closes(j, hi):
+                if not pending:
+                    found = j
+                    break
+                pending -= 1
+        if found is None:
+            raise self.fail("this if has no 'else:'; write 'if condition: a else: b' (both "
+                            "branches are computed, one is kept)", lo)
+        condition = self.region(lo + 1, colon, "condition")
+        return (Kind.CALL, ITE.name, (condition, self.region(colon + 1, found, "value"),
+                                      self.region(found + 2, hi, "value")))
 
 
 _LIMITS = (f"an expression may have at most {MAX_NODES} nodes (numbers, names, operators, "
@@ -241,6 +422,39 @@ class _Converter:
                  constants: dict[str, float]):
         self.line, self.shift, self.known, self.functions = line, shift, known, functions
         self.constants = constants
+        self.placeholders: dict[str, Expr] = {}
+        self.draws = 0  # random draws met so far (each gets its own index)
+
+    def convert(self, source: str, offset: int, mode: str = "value",
+                placeholders: dict[str, Expr] | None = None) -> Expr:
+        """The tree of `source`, which starts at column `offset` of the line. `mode`:
+        "value", "condition" (a comparison, and/or/not, or a number: true when not 0), or
+        "truth" (a value, or a condition worth 1 or 0)."""
+        try:
+            node = ast.parse(source.strip(), mode="eval").body
+        except SyntaxError as err:
+            column = offset + (err.offset or 1) - 1 + (len(source) - len(source.lstrip()))
+            raise EquationError(f"cannot parse the expression ({err.msg}); expected numbers, "
+                                "names, + - * / ** and calls such as exp(x)", self.line,
+                                column) from None
+        except (RecursionError, MemoryError):
+            raise EquationError(f"the expression is nested too deeply to parse; {_LIMITS}",
+                                _short(self.line)) from None
+        except ValueError as err:  # e.g. a null byte, on some Python versions
+            raise EquationError(f"cannot parse the expression ({err})",
+                                _short(self.line)) from None
+        nodes, depth = _ast_shape(node)
+        if depth > MAX_DEPTH + 2 or nodes > 4 * MAX_NODES:  # checked before recursing into it
+            size = f"more than {4 * MAX_NODES}" if nodes > 4 * MAX_NODES else str(nodes)
+            raise EquationError(f"the expression is too large ({size} nodes, nested {depth} "
+                                f"deep); {_LIMITS}", _short(self.line))
+        self.shift = offset + len(source) - len(source.lstrip())
+        self.placeholders = placeholders or {}
+        if mode == "condition":
+            return self.condition(node)
+        if mode == "truth" and _is_condition(node):
+            return (Kind.CALL, ITE.name, (self.condition(node), ONE, ZERO))
+        return self(node)
 
     def fail(self, message: str, at: ast.AST) -> EquationError:
         return EquationError(message, self.line, self.shift + getattr(at, "col_offset", 0))
@@ -261,6 +475,8 @@ class _Converter:
 
     def __call__(self, node: ast.AST) -> Expr:
         if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) and repr(node.value) in self.constants:
+                return (Kind.CONST, float(self.constants[repr(node.value)]))
             if isinstance(node.value, bool) or not isinstance(node.value, int | float):
                 raise self.fail(f"expected a number, got {show(node.value)}", node)
             try:
@@ -274,10 +490,12 @@ class _Converter:
                                 f"{LARGEST['float64']:.8g})", node)
             return (Kind.CONST, value)
         if isinstance(node, ast.Name):
+            if node.id in self.placeholders:
+                return self.placeholders[node.id]
             if node.id in self.constants and (self.known is None or node.id in self.known):
                 return (Kind.CONST, float(self.constants[node.id]))
             if self.known is not None and node.id not in self.known:
-                known_here = ", ".join(sorted(self.known)) or "none"
+                known_here = ", ".join(sorted(self.known - _BOOLEAN_NAMES)) or "none"
                 raise self.fail(f"unknown name {node.id!r}; known here: {known_here}", node)
             return (Kind.VAR, node.id)
         if isinstance(node, ast.Attribute):
@@ -299,9 +517,9 @@ class _Converter:
         if isinstance(node, ast.IfExp) and ITE.name in self.functions:
             branches = (self.condition(node.test), self(node.body), self(node.orelse))
             return (Kind.CALL, ITE.name, branches)
-        if isinstance(node, ast.Compare | ast.BoolOp) or (
-                isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)):
-            where = "ite(condition, a, b)" if ITE.name in self.functions else "a neuron's ite()"
+        if _is_condition(node):
+            where = "ite(condition, a, b) (or between if and ':')" \
+                if ITE.name in self.functions else "a neuron's ite()"
             raise self.fail(f"a condition is only allowed as the first argument of {where}",
                             node)
         raise self.fail(f"unsupported syntax {type(node).__name__}; expected numbers, names, "
@@ -309,6 +527,11 @@ class _Converter:
 
     def call(self, node: ast.Call) -> Expr:
         name = node.func.id
+        if name in REDUCTIONS and self.functions.get(name) is REDUCTIONS[name]:
+            if node.keywords or len(node.args) != 1 or not isinstance(node.args[0], ast.Name):
+                raise self.fail(f"{name}() takes one per-neuron variable of this neuron, e.g. "
+                                f"{name}(r) (a population-wide {name})", node)
+            return (Kind.GLOBAL, global_name(name, node.args[0].id))
         if node.keywords:
             raise self.fail(f"{name}() takes no keyword arguments", node)
         if name == "sum":
@@ -349,6 +572,10 @@ class _Converter:
             operands = [self(node.left)]
             for c in node.comparators:
                 operands.append(self(c))
+            for op in node.ops:
+                if type(op) not in _CMPOPS:
+                    raise self.fail(f"unsupported comparison {type(op).__name__}; expected "
+                                    "< <= > >= == != (or is, is not)", node)
             tests = [(Kind.CMP, _CMPOPS[type(op)], a, b)
                      for op, a, b in zip(node.ops, operands, operands[1:], strict=False)]
             result = tests[0]
@@ -367,6 +594,11 @@ class _Converter:
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             return (Kind.NOT, self.condition(node.operand))
         return (Kind.CMP, "!=", self(node), ZERO)  # a number is true when not 0, as in C
+
+
+def _is_condition(node: ast.AST) -> bool:
+    return isinstance(node, ast.Compare | ast.BoolOp) or (
+        isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
 
 
 def names(expr: Expr, kind: Kind) -> set[str]:
@@ -433,6 +665,10 @@ def to_source(expr: Expr) -> str:
         return f"sum({expr[1]})"
     if kind == Kind.DERIV:
         return f"d{expr[1]}/dt"
+    if kind == Kind.GLOBAL:
+        return expr[1]
+    if kind == Kind.RAND:
+        return f"{expr[1]}{expr[2]}"
     if kind == Kind.CALL:
         return f"{expr[1]}({', '.join(map(to_source, expr[2]))})"
     if kind == Kind.NEG:
@@ -612,7 +848,7 @@ def _evaluate(expr: Expr, values: list[float], functions: dict) -> float:
     if expr[0] == Kind.NEG:
         return -values[0]
     if expr[0] == Kind.CALL:
-        return functions[expr[1]].evaluate(*values)
+        return (functions.get(expr[1]) or CASTS[expr[1]]).evaluate(*values)
     a, b = values
     op = expr[1]
     if op in ARITHMETIC:

@@ -21,7 +21,7 @@ _untuned_said = False
 def _tensors(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None) -> list:
     """The TE arguments of a spec: inputs, then outputs."""
     if isinstance(spec, NeuronSpec):
-        inputs, outputs = lowering.neuron(spec)
+        inputs, outputs = (lowering.reduction if spec.reduction else lowering.neuron)(spec)
         return inputs + outputs
     inline = isinstance(knobs, WindowKnobs) and knobs.inline_padding
     inputs, output = lowering.window(spec, inline_padding=inline)

@@ -18,11 +18,24 @@ both. Everything else a knob changes is schedule (`schedules.py`).
 import functools
 import itertools
 import math
+import operator
+import re
 from types import SimpleNamespace
 
 from tvm import te, tirx
 
-from .expr import ARITHMETIC, FUNCTIONS, ITE, Expr, Kind, children, names, substitute
+from .expr import (
+    ARITHMETIC,
+    CASTS,
+    FUNCTIONS,
+    ITE,
+    Expr,
+    Kind,
+    children,
+    global_parts,
+    names,
+    substitute,
+)
 from .specs import NeuronSpec, WindowSpec
 
 
@@ -33,9 +46,10 @@ class Stage:
     WEIGHTS = "WT"  # a bank's weights with the filter axis last
     PADDED = "P_"  # prefix of the input stages: P_r, P_g0, ...
     UPDATE = "update"  # a population update (one loop nest, one output per variable)
+    REDUCE = "reduce_"  # prefix of a population-wide operation's stages: reduce_0, ...
 
 
-_CALLS = FUNCTIONS | {ITE.name: ITE}
+_CALLS = FUNCTIONS | {ITE.name: ITE} | CASTS
 _LOGIC = {"<": tirx.LT, "<=": tirx.LE, ">": tirx.GT, ">=": tirx.GE, "==": tirx.EQ, "!=": tirx.NE,
           "and": tirx.And, "or": tirx.Or}
 
@@ -45,7 +59,7 @@ def to_te(expr: Expr, leaf, dtype: str):
     kind = expr[0]
     if kind == Kind.CONST:
         return tirx.const(expr[1], dtype)
-    if kind in (Kind.VAR, Kind.PRE, Kind.SUM, Kind.LET):
+    if kind in (Kind.VAR, Kind.PRE, Kind.SUM, Kind.LET, Kind.GLOBAL):
         return leaf(expr)
     args = [to_te(c, leaf, dtype) for c in children(expr)]
     if kind == Kind.NEG:
@@ -240,7 +254,8 @@ def neuron(spec: NeuronSpec):
     """
     dtype = spec.dtype
     attrs = {a: te.placeholder((spec.size,), dtype, f"in_{a}") for a in spec.inputs}
-    scalars = {a: te.placeholder((1,), dtype, f"one_{a}") for a in spec.scalars}
+    scalars = {a: te.placeholder((1,), dtype, f"one_{k}_{re.sub(r'[^A-Za-z0-9_]', '_', a)}")
+               for k, a in enumerate(spec.scalars)}
     feeds = {t: [te.placeholder((spec.size,), dtype, f"sum_{t}_{k}") for k in range(n)]
              for t, n in zip(spec.targets, spec.target_counts, strict=True)}
     lets = dict(spec.lets)
@@ -254,7 +269,7 @@ def neuron(spec: NeuronSpec):
                     return sum(parts[1:], parts[0]) if parts else tirx.const(0.0, dtype)
                 if kind == Kind.LET:
                     return bound[name]
-                return scalars[name][0] if name in scalars else attrs[name][i]
+                return scalars[name][0] if name in scalars else attrs[name][i]  # var, global
 
             return to_te(expr, leaf, dtype)
 
@@ -272,6 +287,71 @@ def neuron(spec: NeuronSpec):
     outputs = list(outputs) if isinstance(outputs, list | tuple) else [outputs]
     inputs = [*attrs.values(), *scalars.values(), *itertools.chain.from_iterable(feeds.values())]
     return inputs, outputs
+
+
+# A population-wide operation: what each neuron contributes, how contributions combine (a
+# reducer TVM can split across threads and vector lanes) and what the total becomes.
+# Sums accumulate in float64 whatever the precision (ANNarchy sums in the network's type;
+# a float32 sum of a million terms would drift by ~1e-4 relative, and each schedule would
+# round differently); max and min are exact in any type.
+_REDUCE = {
+    "mean": ("sum", lambda x: x, lambda total, n: total / n),
+    "norm1": ("sum", lambda x: te.abs(x), lambda total, n: total),
+    "norm2": ("sum", lambda x: x * x, lambda total, n: te.sqrt(total)),
+    "max": ("max", lambda x: x, lambda total, n: total),
+    "min": ("min", lambda x: x, lambda total, n: total),
+}
+# The main part of a reduction covers a multiple of this many neurons (see `_reduce`), so
+# that every vector width up to it divides it.
+REDUCE_BLOCK = 64
+
+
+def reduction(spec: NeuronSpec):
+    """TE for the population-wide operations of one population (a `reduction` spec):
+    per operation, one stage `reduce_<k>` over every neuron (then a stage that finishes
+    it: the mean's division, norm2's square root, the cast back to the network's type).
+
+    Inputs: the per-neuron variables (flat); outputs: one shape-(1,) value per operation,
+    in the order of `spec.outputs`. max and min use TVM's reducers (the only ones it can
+    split across threads and lanes), which start from the lowest (highest) finite value:
+    a population of nothing but -inf has the lowest finite value as its max."""
+    dtype = spec.dtype
+    attrs = {a: te.placeholder((spec.size,), dtype, f"in_{a}") for a in spec.inputs}
+    outputs = []
+    for k, expr in enumerate(spec.exprs):
+        operation, variable = global_parts(expr[1])
+        outputs.append(_reduce(k, operation, attrs[variable], spec.size, dtype))
+    return list(attrs.values()), outputs
+
+
+def _reduce(k: int, operation: str, x, size: int, dtype: str):
+    """The stages of one population-wide operation; returns its one-value output. The
+    neurons are reduced in two parts: `reduce_<k>` over the first multiple of REDUCE_BLOCK
+    (the one a schedule splits into threads and vector lanes, whatever the size), and
+    `tail_<k>` over the rest (fewer than REDUCE_BLOCK)."""
+    combine, term, finish = _REDUCE[operation]
+    main = size - size % REDUCE_BLOCK
+    parts = []
+    for name, start, stop in ((f"{Stage.REDUCE}{k}", 0, main), (f"tail_{k}", main, size)):
+        if stop > start:
+            parts.append(_reduce_part(name, combine, term, x, start, stop - start))
+    combined = parts[0]
+    if len(parts) == 2:
+        join = {"sum": operator.add, "max": tirx.Max, "min": tirx.Min}[combine]
+        first, second = parts
+        combined = te.compute((1,), lambda i: join(first[i], second[i]), name=f"join_{k}")
+    count = tirx.const(float(size), "float64")
+    return te.compute((1,), lambda i: finish(combined[i], count).astype(dtype),
+                      name=f"value_{k}")
+
+
+def _reduce_part(name: str, combine: str, term, x, start: int, length: int):
+    axis = te.reduce_axis((0, length), name.replace("_", ""))
+    if combine == "sum":
+        return te.compute((1,), lambda _: te.sum(term(x[start + axis].astype("float64")),
+                                                  axis=axis), name=name)
+    reducer = te.max if combine == "max" else te.min
+    return te.compute((1,), lambda _: reducer(x[start + axis], axis=axis), name=name)
 
 
 def _lets_needed(expr: Expr, lets: tuple[tuple[str, Expr], ...]) -> list[str]:

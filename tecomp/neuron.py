@@ -9,44 +9,58 @@ a caret under the column.
         a value is `Parameter(v, locality="local")`.
     equations: `r = pos(u)`, or an ODE in any linear arrangement with one derivative,
         `tau * dr/dt + r = sum(exc) + baseline`; flags `init = 0.1`, `min = 0.0`, `max = rmax`,
-        and the method: `explicit` (default), `exponential`, `midpoint`.
+        and the method: `explicit` (default), `exponential`, `midpoint`. A line without '='
+        continues the equation above (ANNarchy's multi-line `if ... else:`).
+    types: `: int` and `: bool` on a parameter or variable (`Parameter(v, type=int)` in a
+        dict). Values stay in the network's float type; every assignment converts as C++
+        does in ANNarchy (int truncates toward zero, bool is 1 unless 0), and kernels read
+        such attributes converted. `b = True` (or true/false) makes a bool parameter.
     names: parameters, variables (their value at that point of the step), `t` (ms at the
-        start of the step), `dt`, `pi`, `sum(target)`, `sum()` (every target), the functions
-        of `tecomp.expr.FUNCTIONS`, `ite(condition, a, b)` and user functions
-        (`functions="sigmoid(x) = 1 / (1 + exp(-x))"`).
+        start of the step), `dt`, `pi`, `True`/`False` (`true`/`false`), `sum(target)`,
+        `sum()` (every target), the functions of `tecomp.expr.FUNCTIONS`,
+        `ite(condition, a, b)` or `if condition: a else: b`, the population-wide `mean(x)`,
+        `max(x)`, `min(x)`, `norm1(x)`, `norm2(x)` of a per-neuron `x` (their values at the
+        end of the previous step, 0 before the first), Constants (`tecomp.Constant`, created
+        before the Neuron), and user functions (`functions="sigmoid(x) = 1 / (1 + exp(-x))"`).
 """
 
+import itertools
 import keyword
 import math
 import re
 from dataclasses import dataclass
 
-from . import odes
+from . import constants, odes
 from .errors import EquationError, InvalidTypeError, InvalidValueError
 from .expr import (
     DERIVATIVE,
     FUNCTIONS,
     ITE,
+    REDUCTIONS,
     Expr,
     Kind,
     constant_problem,
     fold,
+    global_parts,
     names,
     parse,
     substitute,
 )
 from .values import LARGEST, number
 
-CONSTANTS = {"pi": math.pi}
+CONSTANTS = {"pi": math.pi, "True": 1.0, "False": 0.0, "true": 1.0, "false": 0.0}
 CLOCK = ("t", "dt")
 NEURON_FUNCTIONS = FUNCTIONS | {ITE.name: ITE}
-RESERVED = set(CONSTANTS) | set(CLOCK) | set(NEURON_FUNCTIONS) | {"sum", "pre", "post"}
+# What an equation may call besides the functions: the population-wide operations.
+EQUATION_CALLS = NEURON_FUNCTIONS | REDUCTIONS
+RESERVED = set(CONSTANTS) | set(CLOCK) | set(EQUATION_CALLS) | {"sum", "pre", "post"}
+TYPES = ("float", "int", "bool")
 # ANNarchy flags that tecomp does not implement: named as such rather than "unknown".
 UNSUPPORTED_FLAGS = ("implicit", "semiimplicit", "rk4", "runge-kutta4", "exact", "event-driven",
-                     "int", "bool", "postsynaptic", "projection", "unless_refractory",
-                     "unless_post")
+                     "postsynaptic", "projection", "unless_refractory", "unless_post")
 _DERIVATIVE = re.compile(r"\bd([A-Za-z_]\w*)\s*/\s*dt\b")
 _ASSIGN = re.compile(r"(?<![=<>!])=(?!=)")
+_BOOLEANS = ("True", "False", "true", "false")
 
 
 @dataclass(frozen=True)
@@ -59,7 +73,7 @@ class Parameter:
 
     value: float
     locality: str = "global"  # "global" (or "population"): one value; "local": one per neuron
-    type: str = "float"
+    type: object = "float"  # "float", "int" or "bool" (or the Python types float, int, bool)
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,7 @@ class Equation:
     max: Expr | None = None
     tau: Expr | None = None  # exponential method: tau * dx/dt + x = steady
     steady: Expr | None = None
+    type: str = "float"  # "int" and "bool" convert every assignment (see expr.CASTS)
 
 
 class Neuron:
@@ -95,10 +110,13 @@ class Neuron:
         self.name = name or "Neuron"
         self.description = description
         self.functions = _parse_functions(functions)
-        self.parameters, self.shared = _parse_parameters(parameters)
-        self.equations = _parse_equations(equations, self.parameters, self.functions)
+        self.parameters, self.shared, types = _parse_parameters(parameters)
+        self.equations = _parse_equations(equations, self.parameters, self.functions,
+                                          self.shared)
         self.variables = tuple(eq.target for eq in self.equations)
         self.init = self.parameters | {eq.target: eq.init for eq in self.equations}
+        # "int" or "bool" for the typed attributes (the others are floats)
+        self.types = types | {eq.target: eq.type for eq in self.equations if eq.type != "float"}
 
     @property
     def attributes(self) -> tuple[str, ...]:
@@ -108,6 +126,23 @@ class Neuron:
     def targets(self) -> set[str]:
         """The targets whose summed input the equations read ("" for `sum()`)."""
         return set().union(*(names(eq.expr, Kind.SUM) for eq in self.equations))
+
+    def typed(self, name: str, values):
+        """An attribute's values as ANNarchy returns them: ints (int64) for `: int`, bools
+        for `: bool`, else the float array itself; a one-value attribute gives a Python
+        number. `values` is what the network stores (floats)."""
+        import numpy as np
+
+        kind = self.types.get(name, "float")
+        array = np.asarray(values)
+        if name in self.shared:
+            value = float(array.reshape(-1)[0])
+            if kind == "int" and math.isfinite(value):
+                return int(value)
+            return value != 0 if kind == "bool" else value
+        if kind == "int" and np.isfinite(array).all():  # NaN/inf have no int form: kept
+            return np.trunc(array).astype(np.int64)
+        return array != 0 if kind == "bool" else values
 
     def precision_problem(self, dtype: str, dt: float | None = None) -> str:
         """'' when every number of this neuron fits `dtype`, else which one does not. With
@@ -136,20 +171,61 @@ class Neuron:
 
 # -- lines and flags ----------------------------------------------------------------------------
 
-def _lines(text: str) -> list[str]:
-    out = []
+def _lines(text: str, continued: bool = False) -> list[str]:
+    """The non-empty lines of a definition, comments removed. With `continued` (equations),
+    a line without an assignment continues the one above, as in ANNarchy:
+
+        r = if t <= 5:
+                0
+            else:
+                1
+    """
+    out: list[str] = []
     for raw in text.replace(";", "\n").splitlines():
         line = raw.split("#", 1)[0].strip()
-        if line:
+        if not line:
+            continue
+        cut = _flags_at(line)
+        body = line if cut is None else line[:cut]
+        if continued and out and not _ASSIGN.search(body):
+            out[-1] = f"{out[-1]} {line}"
+        else:
             out.append(line)
     return out
 
 
+_TOKEN = re.compile(r"[A-Za-z_]\w*|\S")
+
+
+def _flags_at(line: str) -> int | None:
+    """The column of the ':' that starts the flags, None without flags. The colons of
+    ANNarchy's `if condition: a else: b` are skipped: the one after an `if`'s condition,
+    and the one after `else` (a Python `a if c else b` has neither)."""
+    tokens = [(m.group(), m.start()) for m in _TOKEN.finditer(line)]
+    depth, pending = 0, 0
+    for k, (token, column) in enumerate(tokens):
+        following = tokens[k + 1][0] if k + 1 < len(tokens) else None
+        previous = tokens[k - 1][0] if k else None
+        if token in "([{":
+            depth += 1
+        elif token in ")]}":
+            depth -= 1
+        elif depth == 0 and token == "if":
+            pending += 1
+        elif depth == 0 and token == "else" and following != ":":
+            pending = max(0, pending - 1)  # the else of a Python conditional
+        elif depth == 0 and token == ":" and previous != "else":
+            if not pending:
+                return column
+            pending -= 1
+    return None
+
+
 def _split_flags(line: str) -> tuple[str, list[tuple[str, str | None, int, int]]]:
     """`body : a = 1, b` -> (body, [(key, value text or None, key column, value column)])."""
-    if ":" not in line:
+    cut = _flags_at(line)
+    if cut is None:
         return line, []
-    cut = line.index(":")
     flags, start, depth = [], cut + 1, 0
     for i in range(cut + 1, len(line) + 1):
         char = line[i] if i < len(line) else ","
@@ -185,13 +261,14 @@ def _check_name(name: str, what: str, line: str, column: int, taken) -> None:
 
 # -- parameters ---------------------------------------------------------------------------------
 
-def _parse_parameters(parameters) -> tuple[dict[str, float], frozenset[str]]:
+def _parse_parameters(parameters) -> tuple[dict[str, float], frozenset[str], dict[str, str]]:
+    """(values, names of the population-wide ones, {name: "int" or "bool"})."""
     if isinstance(parameters, dict):
         return _dict_parameters(parameters)
     if not isinstance(parameters, str):
         raise InvalidTypeError(f"Neuron: parameters must be a string or a dict, "
                                f"got {type(parameters).__name__}")
-    values, shared = {}, set()
+    values, shared, types = {}, set(), {}
     for line in _lines(parameters):
         body, flags = _split_flags(line)
         match = _ASSIGN.search(body)
@@ -199,41 +276,65 @@ def _parse_parameters(parameters) -> tuple[dict[str, float], frozenset[str]]:
             raise EquationError("Neuron parameters: expected 'name = value'", line, len(body))
         name = body[:match.start()].strip()
         _check_name(name, "Neuron parameters", line, 0, values)
-        expr = fold(parse(body[match.end():], line, match.end(), known=set(CONSTANTS),
-                          constants=CONSTANTS))
+        text = body[match.end():]
+        expr = fold(parse(text, line, match.end(), known=set(CONSTANTS), constants=CONSTANTS))
         if expr[0] != Kind.CONST:
             raise EquationError("Neuron parameters: the value must be a number", line,
                                 match.end() + 1)
+        flagged = None
         for key, value, column, _ in flags:
             if key == "population" and value is None:
                 shared.add(name)
-            elif key != "float":
-                raise _bad_flag(key, ("population",), "Neuron parameters", line, column)
-        values[name] = expr[1]
-    return values, frozenset(shared)
+            elif key in TYPES and value is None:
+                if flagged not in (None, key):
+                    raise EquationError(f"Neuron parameters: one type per parameter, got "
+                                        f"{flagged} and {key}", line, column)
+                flagged = key
+            else:
+                raise _bad_flag(key, ("population", *TYPES), "Neuron parameters", line, column)
+        # ANNarchy: a parameter written True/False (true/false) is a bool unless flagged
+        kind = flagged or ("bool" if text.strip() in _BOOLEANS else "float")
+        values[name] = convert(expr[1], kind)
+        if kind != "float":
+            types[name] = kind
+    return values, frozenset(shared), types
 
 
-def _dict_parameters(parameters: dict) -> tuple[dict[str, float], frozenset[str]]:
-    values, shared = {}, set()
+def convert(value: float, kind: str) -> float:
+    """A value as an attribute of type `kind` holds it (int: truncated toward zero; bool:
+    1.0 unless 0), in float form."""
+    if kind == "int":
+        return float(math.trunc(value))
+    if kind == "bool":
+        return 0.0 if value == 0 else 1.0
+    return value
+
+
+def _dict_parameters(parameters: dict) -> tuple[dict[str, float], frozenset[str], dict]:
+    values, shared, types = {}, set(), {}
     for key, value in parameters.items():
         if not isinstance(key, str) or not key.isidentifier() or keyword.iskeyword(key) \
                 or key in RESERVED:
             raise InvalidValueError(f"Neuron: parameter name {key!r} is not a valid name "
                                     "(an identifier other than t, dt, pi, sum or a function)")
-        local = False
+        local, kind = False, "float"
         if isinstance(value, Parameter):
             if value.locality not in ("global", "population", "local"):
                 raise InvalidValueError(f"Neuron: parameter {key}: locality must be 'global' "
                                         f"or 'local', got {value.locality!r}")
+            kind = {float: "float", int: "int", bool: "bool"}.get(value.type, value.type)
+            if kind not in TYPES:
+                raise InvalidValueError(f"Neuron: parameter {key}: type must be 'float', "
+                                        f"'int' or 'bool', got {value.type!r}")
             local, value = value.locality == "local", value.value
-        values[key] = _number(value, f"parameter {key}")
+        number_ = number(value, "Neuron", f"parameter {key}", "a number",
+                         allow_bool=kind == "bool")
+        values[key] = convert(number_, kind)
+        if kind != "float":
+            types[key] = kind
         if not local:
             shared.add(key)
-    return values, frozenset(shared)
-
-
-def _number(value, what: str) -> float:
-    return number(value, "Neuron", what, "a number")
+    return values, frozenset(shared), types
 
 
 # -- functions ----------------------------------------------------------------------------------
@@ -293,13 +394,14 @@ class _Line:
     ode: bool
 
 
-def _parse_equations(equations, parameters: dict, functions: dict) -> tuple[Equation, ...]:
+def _parse_equations(equations, parameters: dict, functions: dict,
+                     shared: frozenset[str]) -> tuple[Equation, ...]:
     if isinstance(equations, list | tuple) and all(isinstance(e, str) for e in equations):
         equations = "\n".join(equations)  # ANNarchy 5 also takes a list of lines
     if not isinstance(equations, str):
         raise InvalidTypeError(f"Neuron: equations must be a string, "
                                f"got {type(equations).__name__}")
-    lines = [_split_equation(line) for line in _lines(equations)]
+    lines = [_split_equation(line) for line in _lines(equations, continued=True)]
     declared: set[str] = set()
     for ln in lines:
         if ln.target in parameters:
@@ -308,8 +410,10 @@ def _parse_equations(equations, parameters: dict, functions: dict) -> tuple[Equa
         _check_name(ln.target, "Neuron equations", ln.text, ln.target_at, declared)
         declared.add(ln.target)
     # Any attribute may be read: a variable declared further down gives its previous value.
-    known = set(parameters) | declared | set(CONSTANTS) | set(CLOCK)
-    return tuple(_equation(ln, known, functions) for ln in lines)
+    # So may every Constant that exists (which one a network has is checked at compile).
+    known = set(parameters) | declared | set(CONSTANTS) | set(CLOCK) | constants.names()
+    per_neuron = (set(parameters) - shared) | declared
+    return tuple(_equation(ln, known, functions, per_neuron) for ln in lines)
 
 
 def _split_equation(line: str) -> _Line:
@@ -354,16 +458,18 @@ def _mark_derivatives(text: str) -> str:
     return _DERIVATIVE.sub(mark, text)
 
 
-def _equation(ln: _Line, known: set[str], functions: dict) -> Equation:
-    calls = NEURON_FUNCTIONS | functions | {DERIVATIVE: 1}
-    right = _local(_constants(parse(_mark_derivatives(ln.rhs), ln.text, ln.rhs_at, known,
-                                    calls, CONSTANTS)), ln.text)
-    method, init, bounds = _variable_flags(ln, known, functions)
+def _equation(ln: _Line, known: set[str], functions: dict, per_neuron: set[str]) -> Equation:
+    calls = EQUATION_CALLS | functions | {DERIVATIVE: 1}
+    kind = _type_flag(ln)
+    right = _checked(parse(_mark_derivatives(ln.rhs), ln.text, ln.rhs_at, known, calls,
+                           CONSTANTS, truth=kind == "bool" and not ln.ode), ln, per_neuron)
+    method, init, bounds = _variable_flags(ln, known, functions, per_neuron)
+    init = convert(init, kind)
     if not ln.ode:
-        return Equation(ln.target, right, ln.text, init=init, **bounds)
+        return Equation(ln.target, right, ln.text, init=init, type=kind, **bounds)
     x = ln.target
-    left = _local(_constants(parse(_mark_derivatives(ln.lhs), ln.text, 0, known, calls,
-                                   CONSTANTS)), ln.text)
+    left = _checked(parse(_mark_derivatives(ln.lhs), ln.text, 0, known, calls, CONSTANTS), ln,
+                    per_neuron)
     balance = (Kind.BIN, "-", left, right)
     slope = odes.solve(balance, x)
     if slope is None:
@@ -379,10 +485,36 @@ def _equation(ln: _Line, known: set[str], functions: dict) -> Equation:
                                 f"'tau * d{x}/dt + {x} = A' with tau and A free of {x}",
                                 ln.text, ln.target_at - 1)
         tau, steady = form
-    return Equation(x, slope, ln.text, True, method, init, tau=tau, steady=steady, **bounds)
+    return Equation(x, slope, ln.text, True, method, init, tau=tau, steady=steady, type=kind,
+                    **bounds)
 
 
-def _variable_flags(ln: _Line, known: set[str], functions: dict):
+def _checked(expr: Expr, ln: _Line, per_neuron: set[str]) -> Expr:
+    """A parsed piece of an equation: no pre.<name>; population-wide operations only of the
+    neuron's own per-neuron attributes (ANNarchy: "there is no local attribute")."""
+    expr = _local(_constants(expr), ln.text)
+    for name in sorted(names(expr, Kind.GLOBAL)):
+        operation, variable = global_parts(name)
+        if variable not in per_neuron:
+            match = re.search(rf"\b{operation}\s*\(\s*{variable}\b", ln.text)
+            raise EquationError(f"Neuron equations: {operation}() takes a per-neuron parameter "
+                                f"or variable of this neuron; {variable!r} is not one (a "
+                                "population-wide value needs no reduction)", ln.text,
+                                match.start() if match else 0)
+    return expr
+
+
+def _type_flag(ln: _Line) -> str:
+    """The type an equation's flags give its variable ("float" without int or bool)."""
+    kinds = [(key, column) for key, value, column, _ in ln.flags if key in TYPES and value is None]
+    for (first, _), (second, column) in itertools.pairwise(kinds):
+        if first != second:
+            raise EquationError(f"Neuron equations: one type per variable, got {first} and "
+                                f"{second}", ln.text, column)
+    return kinds[0][0] if kinds else "float"
+
+
+def _variable_flags(ln: _Line, known: set[str], functions: dict, per_neuron: set[str]):
     """(method, init, {"min": tree, "max": tree}) from the flags of an equation."""
     what, method, init, bounds, seen = "Neuron equations", "explicit", 0.0, {}, set()
     for key, value, column, value_at in ln.flags:
@@ -394,8 +526,9 @@ def _variable_flags(ln: _Line, known: set[str], functions: dict):
                 raise EquationError(f"{what}: flag {key!r} needs a value, e.g. {key} = 0.0",
                                     ln.text, column)
             names_here = set(CONSTANTS) if key == "init" else known
-            expr = _local(_constants(parse(value, ln.text, value_at, names_here,
-                                           NEURON_FUNCTIONS | functions, CONSTANTS)), ln.text)
+            calls = NEURON_FUNCTIONS if key == "init" else EQUATION_CALLS
+            expr = _checked(parse(value, ln.text, value_at, names_here, calls | functions,
+                                  CONSTANTS), ln, per_neuron)
             if key == "init":
                 folded = fold(expr)
                 if folded[0] != Kind.CONST:
@@ -413,7 +546,7 @@ def _variable_flags(ln: _Line, known: set[str], functions: dict):
         elif key == "population":
             raise EquationError(f"{what}: population-wide variables are not supported; only "
                                 "parameters may be ': population'", ln.text, column)
-        elif key != "float":
-            raise _bad_flag(key, ("init = ...", "min = ...", "max = ...", *odes.METHODS), what,
-                            ln.text, column)
+        elif key not in TYPES or value is not None:
+            raise _bad_flag(key, ("init = ...", "min = ...", "max = ...", *odes.METHODS,
+                                  *TYPES), what, ln.text, column)
     return method, init, bounds

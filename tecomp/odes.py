@@ -2,7 +2,9 @@
 
 The order is ANNarchy's: equations run in declaration order; consecutive ODEs form a block
 whose increments are all computed from the values at the start of the block, then applied
-(and clamped) one variable after the other; an assignment is clamped right after it.
+(and clamped) one variable after the other; an assignment is clamped right after it. A
+variable of type int or bool is converted after each of these assignments (C++'s
+`x = value; if (x < min) x = min;` with an int or bool x).
 
 Methods, for `tau * dx/dt + x = A` or any linear arrangement giving `dx/dt = f`:
 
@@ -19,6 +21,7 @@ Methods, for `tau * dx/dt + x = A` or any linear arrangement giving `dx/dt = f`:
 import itertools
 
 from .expr import (
+    CASTS,
     ITE,
     LEAVES,
     ONE,
@@ -100,8 +103,13 @@ class _Builder:
         return (Kind.LET, name)
 
     def assign(self, eq) -> None:
-        self.env[eq.target] = self.bind(self.now(eq.expr))
+        self.env[eq.target] = self.bind(self.typed(eq, self.now(eq.expr)))
         self.clamp(eq)
+
+    def typed(self, eq, value: Expr) -> Expr:
+        """`value` as the variable of `eq` holds it (int and bool convert it)."""
+        kind = getattr(eq, "type", "float")
+        return value if kind == "float" else fold((Kind.CALL, CASTS[f"_{kind}"].name, (value,)))
 
     def clamp(self, eq) -> None:
         """ANNarchy's `if (x < min) x = min; if (x > max) x = max;`."""
@@ -109,7 +117,8 @@ class _Builder:
             if limit is not None:
                 x, bound = self.env[eq.target], self.bind(self.now(limit))
                 test = (Kind.CMP, op, x, bound)
-                self.env[eq.target] = self.bind((Kind.CALL, ITE.name, (test, bound, x)))
+                clamped = (Kind.CALL, ITE.name, (test, self.typed(eq, bound), x))
+                self.env[eq.target] = self.bind(clamped)
 
     def ode_block(self, block: list) -> None:
         start = dict(self.env)
@@ -131,5 +140,5 @@ class _Builder:
             else:
                 new[eq.target] = add(x, mul(self.dt, slopes[eq.target]))
         for eq in block:
-            self.env[eq.target] = self.bind(new[eq.target])
+            self.env[eq.target] = self.bind(self.typed(eq, new[eq.target]))
             self.clamp(eq)

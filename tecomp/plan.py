@@ -2,18 +2,22 @@
 
 `network_plan(net)` turns a network description into its kernels, in the order a step runs
 them: one per projection (a Convolution or Pooling spec, the pre variables it reads and
-its delay), then one per population update. An update that only copies one projection's
-result (`r = sum(exc)` fed by one projection) has no kernel of its own: it is fused into
-the projection, which writes straight into the population's next `r`. Delayed projections
-need a ring of past pre values; the plan says how deep each ring is.
+its delay), then one per population update, then one per population whose equations use
+population-wide operations (`mean(r)`, ...): a reduction over the values the step ended
+with, which the next step's update reads (ANNarchy computes them after the updates, so an
+update sees the values of the previous step, and 0 before the first). An update that only
+copies one projection's result (`r = sum(exc)` fed by one projection) has no kernel of its
+own: it is fused into the projection, which writes straight into the population's next
+`r`. Delayed projections need a ring of past pre values; the plan says how deep each ring
+is.
 """
 
 import functools
 from dataclasses import dataclass
 
-from . import odes
+from . import constants, odes
 from .errors import InvalidValueError
-from .expr import ZERO, Kind, add, names, substitute
+from .expr import CASTS, ZERO, Kind, add, global_parts, is_global, names, substitute
 from .specs import NeuronSpec, WindowSpec
 
 # A delayed projection keeps one snapshot of its pre variables per step of delay.
@@ -44,15 +48,26 @@ class UpdateKernel:
 
 
 @dataclass(frozen=True, eq=False)
+class ReductionKernel:
+    population: object
+    spec: NeuronSpec  # with `reduction`: outputs are the names of the operations, mean(r)
+
+    @property
+    def label(self) -> str:
+        return f"global operations {self.population.name}"
+
+
+@dataclass(frozen=True, eq=False)
 class Plan:
     projections: tuple[ProjectionKernel, ...]
     updates: tuple[UpdateKernel, ...]  # the updates that run a kernel of their own
     outputs: dict  # population -> names of the variables its update assigns (may be empty)
     rings: dict  # (population, variable) -> ring length (the longest delay, in steps)
+    reductions: tuple[ReductionKernel, ...] = ()  # run at the end of the step, after updates
 
     @property
     def kernels(self) -> tuple:
-        return self.projections + self.updates
+        return self.projections + self.updates + self.reductions
 
     @property
     def specs(self) -> list:
@@ -68,9 +83,12 @@ class Plan:
 
 
 def network_plan(net) -> Plan:
-    """The kernels of a network description (raises for a projection left unconnected)."""
+    """The kernels of a network description (raises for a projection left unconnected, and
+    for equations that read a Constant the network does not have)."""
+    constants.check_network(net)
     updates = {pop: neuron_spec(pop, _feeds(net, pop), net.dtype, net.dt)
                for pop in net.populations}
+    _check_constants(net, updates)
     projections = []
     for proj in net.projections:
         spec = proj.spec(net.dtype)  # raises for a projection without a connection pattern
@@ -88,7 +106,23 @@ def network_plan(net) -> Plan:
             rings[key] = max(rings.get(key, 0), k.delay)
     _check_ring_memory(rings, net.dtype)
     outputs = {pop: spec.outputs if spec else () for pop, spec in updates.items()}
-    return Plan(tuple(projections), own, outputs, rings)
+    reductions = tuple(ReductionKernel(pop, spec) for pop, spec in
+                       ((pop, reduction_spec(update)) for pop, update in updates.items())
+                       if spec is not None)
+    return Plan(tuple(projections), own, outputs, rings, reductions)
+
+
+def _check_constants(net, updates: dict) -> None:
+    visible = constants.visible(net)
+    for pop, spec in updates.items():
+        for name in spec.scalars if spec else ():
+            if name in pop.neuron.attributes or name == "t" or is_global(name) or \
+                    name in visible:
+                continue
+            raise InvalidValueError(f"Population {pop.name}: its equations read {name!r}, "
+                                    "which is no Constant of this network; create it with "
+                                    f"net.constant({name!r}, value) (or ann.Constant for every "
+                                    "network)")
 
 
 def _check_ring_memory(rings: dict, dtype: str) -> None:
@@ -136,16 +170,36 @@ def neuron_spec(pop, feeds: dict[str, int], dtype: str, dt: float) -> NeuronSpec
     fed = [(Kind.SUM, t) for t in sorted(feeds) if feeds[t]]
     every = {(Kind.SUM, ""): fed[0] if len(fed) == 1 else
              (ZERO if not fed else functools.reduce(add, fed))}
+    # an int or bool attribute is read as such, whatever a user wrote into it
+    every |= {(Kind.VAR, a): (Kind.CALL, CASTS[f"_{kind}"].name, ((Kind.VAR, a),))
+              for a, kind in getattr(neuron, "types", {}).items()}
     lets = tuple((name, substitute(e, every)) for name, e in lets)
     outputs = tuple(v for v in neuron.variables if v in values)
     exprs = tuple(substitute(values[v], every) for v in outputs)
     trees = [*exprs, *(e for _, e in lets)]
     read = set().union(*(names(e, Kind.VAR) for e in trees))
-    scalars = tuple(sorted(n for n in read if n in neuron.shared or n == "t"))
+    # one value each: population-wide parameters, t, and Constants (no attribute's name)
+    scalars = tuple(sorted(n for n in read if n in neuron.shared or n == "t" or
+                           n not in neuron.attributes))
     inputs = tuple(sorted(read - set(scalars)))
     targets = tuple(sorted(set().union(*(names(e, Kind.SUM) for e in trees))))
+    scalars += tuple(sorted(set().union(*(names(e, Kind.GLOBAL) for e in trees))))
     return NeuronSpec(pop.size, inputs, targets, tuple(feeds.get(t, 0) for t in targets),
                       outputs, exprs, dtype, scalars, lets)
+
+
+def reduction_spec(update: NeuronSpec | None) -> NeuronSpec | None:
+    """The population-wide operations an update reads, as one reduction kernel (None when
+    it reads none)."""
+    if update is None:
+        return None
+    operations = tuple(n for n in update.scalars if is_global(n))
+    if not operations:
+        return None
+    inputs = tuple(sorted({global_parts(n)[1] for n in operations}))
+    return NeuronSpec(update.size, inputs, (), (), operations,
+                      tuple((Kind.GLOBAL, n) for n in operations), update.dtype,
+                      reduction=True)
 
 
 def _check_pre_variables(proj, spec: WindowSpec) -> None:

@@ -14,7 +14,7 @@ from tvm import s_tir
 from .build import num_threads, vector_bytes
 from .errors import KnobError
 from .knobs import Knobs, UpdateKnobs, WindowKnobs
-from .lowering import Stage
+from .lowering import REDUCE_BLOCK, Stage
 from .specs import NeuronSpec, WindowSpec
 
 TEMPLATE_VERSION = 1
@@ -25,6 +25,8 @@ MAX_UNROLL_STEPS = 512
 # Vector loads of every 3rd element or sparser turn into slow gathers.
 MAX_VECTOR_STRIDE = 2
 BLOCKS = (2, 4, 8)
+# Vector widths of a reduction (each divides lowering.REDUCE_BLOCK).
+REDUCTION_WIDTHS = (64, 32, 16, 8, 4, 2, 1)
 
 
 def lanes(dtype: str) -> int:
@@ -50,6 +52,10 @@ def template(spec) -> str:
 
 
 def default_knobs(spec) -> Knobs:
+    if isinstance(spec, NeuronSpec) and spec.reduction:
+        # sums accumulate in float64; 4 registers of partial sums hide the adds' latency
+        return UpdateKnobs(vector_width=min(REDUCE_BLOCK, 4 * lanes("float64")),
+                           parallel=spec.size >= PARALLEL_MIN_WORK)
     if isinstance(spec, NeuronSpec):
         widths = [w for w in _widths(spec.size, spec.dtype) if w <= lanes(spec.dtype)]
         return UpdateKnobs(vector_width=widths[0] if widths else 1,
@@ -74,6 +80,9 @@ def default_knobs(spec) -> Knobs:
 
 def candidates(spec) -> list[Knobs]:
     """Every valid knob setting of a spec's template (what a tuner may try)."""
+    if isinstance(spec, NeuronSpec) and spec.reduction:
+        return [UpdateKnobs(vector_width=w, parallel=p) for w in REDUCTION_WIDTHS
+                for p in (False, True)]
     if isinstance(spec, NeuronSpec):
         return [UpdateKnobs(vector_width=w, parallel=p)
                 for w in _widths(spec.size, spec.dtype) + [1] for p in (False, True)]
@@ -212,8 +221,37 @@ def _check_tile(spec: WindowSpec, knobs: WindowKnobs) -> None:
 
 
 def schedule_neuron(sch: s_tir.Schedule, spec: NeuronSpec, knobs: UpdateKnobs) -> None:
+    if spec.reduction:
+        schedule_reduction(sch, spec, knobs)
+        return
     first = _stage_names(sch)[0]  # the outputs are sibling blocks in one loop nest
     _schedule_elementwise(sch, first, (spec.size,), knobs.vector_width, knobs.parallel)
+
+
+def schedule_reduction(sch: s_tir.Schedule, spec: NeuronSpec, knobs: UpdateKnobs) -> None:
+    """Each operation's sum (max, min) is split three ways: one part per thread (parallel),
+    then `vector_width` partial results side by side in a vector, then the neurons each
+    lane runs over; the parts are combined afterwards (two small rfactor stages)."""
+    if knobs.vector_width not in REDUCTION_WIDTHS:
+        raise KnobError(f"vector_width {knobs.vector_width} of a reduction must be one of "
+                        f"{REDUCTION_WIDTHS}")
+    for name in _stage_names(sch):
+        if not name.startswith(Stage.REDUCE):
+            continue
+        loops = sch.get_loops(sch.get_sblock(name))
+        runs = int(sch.get(loops[-1]).extent) // knobs.vector_width  # a multiple of 64 / width
+        # threads get equal shares: the most parts up to the thread count that divide evenly
+        parts = max(p for p in range(1, (num_threads() if knobs.parallel else 1) + 1)
+                    if runs % p == 0)
+        chunk, _run, _lane = sch.split(loops[-1], [parts, None, knobs.vector_width])
+        per_part = sch.rfactor(chunk, 0)
+        per_lane = sch.rfactor(sch.get_loops(per_part)[-1], 0)
+        part_loop, _, run_loop, lane_loop = sch.get_loops(per_lane)
+        if parts > 1:
+            sch.parallel(part_loop)
+        if knobs.vector_width > 1:
+            sch.vectorize(lane_loop)
+        sch.decompose_reduction(per_lane, run_loop)
 
 
 def _stage_names(sch: s_tir.Schedule) -> list[str]:

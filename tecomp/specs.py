@@ -88,9 +88,14 @@ class NeuronSpec:
     """The update of one population: `outputs[k] = exprs[k]`, elementwise over `size`.
 
     `exprs` read ("var", name) for the per-neuron attributes in `inputs` and the one-value
-    ones in `scalars` (population-wide parameters, and `t`), ("sum", target) for each target
-    in `targets`, whose value is the sum of `target_counts[k]` projection outputs, and
-    ("let", name) for the values of `lets`, computed in order (each may read earlier ones).
+    ones in `scalars` (population-wide parameters, `t`, Constants, and the values of
+    population-wide operations, read as ("global", "mean(r)") leaves), ("sum", target) for
+    each target in `targets`, whose value is the sum of `target_counts[k]` projection
+    outputs, and ("let", name) for the values of `lets`, computed in order (each may read
+    earlier ones).
+
+    With `reduction`, the kernel computes population-wide operations instead: each output
+    is one value, exprs[k] = ("global", "mean(r)") over the per-neuron input `r`.
     """
 
     size: int
@@ -102,11 +107,19 @@ class NeuronSpec:
     dtype: str = "float64"
     scalars: tuple[str, ...] = ()
     lets: tuple[tuple[str, Expr], ...] = ()
+    reduction: bool = False
+
+
+# Fields added after records were first written: left out of the JSON form while they hold
+# their default, so a spec that does not use them keeps its record key.
+_OPTIONAL = {"reduction": False}
 
 
 def to_dict(spec: WindowSpec | NeuronSpec) -> dict:
     """A JSON-ready form of a spec (the inverse of `from_dict`)."""
-    return {"type": type(spec).__name__, **dataclasses.asdict(spec)}
+    fields = {k: v for k, v in dataclasses.asdict(spec).items()
+              if k not in _OPTIONAL or v != _OPTIONAL[k]}
+    return {"type": type(spec).__name__, **fields}
 
 
 def from_dict(data: dict) -> WindowSpec | NeuronSpec:

@@ -23,7 +23,7 @@ PACKAGE = Path(tecomp.__file__).parent
 LAYERS = {
     "errors": 0, "version": 0, "expr": 1, "reference": 1, "child": 1, "values": 1, "denormals": 1,
     "distributions": 1, "philox": 1,
-    "odes": 2, "neuron": 2, "specs": 2, "knobs": 2,
+    "odes": 2, "neuron": 2, "specs": 2, "knobs": 2, "constants": 2,
     "build": 3, "lowering": 3, "schedules": 3, "cache": 3, "kernels": 3,
     "tuning": 3, "tuning.search": 3, "tuning.worker": 3, "tuning.metaschedule": 3,
     "plan": 3, "engine": 4,
