@@ -16,6 +16,10 @@ from .knobs import Knobs, TraceKnobs, WindowKnobs
 from .specs import NeuronSpec, WindowSpec
 
 _untuned_said = False
+# Whether tecomp prints its hints (the line saying that some kernels use default schedules).
+# A public switch: `Network.compile(silent=True)` turns it off while it builds; set it to
+# False to silence the hints for the whole process. Warnings are not hints and stay.
+HINTS = True
 
 
 def _tensors(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None) -> list:
@@ -97,7 +101,7 @@ def _load_or_build(spec: WindowSpec | NeuronSpec, knobs: Knobs):
 
 def _say_how_to_tune() -> None:
     global _untuned_said
-    if not _untuned_said:
+    if HINTS and not _untuned_said:
         _untuned_said = True
         print("tecomp: some kernels use default schedules; `tecomp-tune your_script.py` "
               "tunes them for this machine (cached per geometry)", file=sys.stderr)

@@ -352,5 +352,6 @@ def _as_list(variables) -> list:
     if isinstance(variables, str):
         return [variables]
     if not isinstance(variables, list | tuple):
-        raise InvalidTypeError(f"Monitor: variable names must be strings, got {variables!r}")
+        raise InvalidTypeError(f"Monitor: variable names must be strings, "
+                               f"got {show(variables)}")
     return list(variables)

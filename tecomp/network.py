@@ -2,17 +2,31 @@
 
 The global functions (`setup`, `compile`, `simulate`, ...) act on a default network, as in
 ANNarchy; `Network` objects are independent of it and of each other.
+
+Each network has a NumPy `Generator` (`net.default_rng`, seeded by `Network(seed=...)` or
+`setup(seed=...)`; an unseeded network draws its seed, readable as `net.seed`): random
+distributions given as values (`pop.r = Uniform(0, 1)`) are drawn with it, so the same seed
+gives the same values. A subclass of `Network` may build its model in its own `__init__`,
+with or without calling `super().__init__()` (ANNarchy 5's pattern).
 """
 
+import difflib
+import inspect
 import os
+import secrets
+import time
 import warnings
 
-from . import constants
-from .errors import InvalidValueError, NetworkStateError
+import numpy as np
+
+from .errors import InvalidTypeError, InvalidValueError, NetworkStateError, TecompWarning
 from .values import number, show
 
 PRECISIONS = {"double": "float64", "float": "float32"}
 MAX_STEPS = 2**63 - 1  # one simulate() call
+# Network's own keyword arguments: the class takes them from a call to a subclass whose
+# __init__ does not name them (see _NetworkType).
+NETWORK_OPTIONS = ("dt", "seed", "precision")
 
 
 def check_dt(dt) -> float:
@@ -23,30 +37,94 @@ def check_dt(dt) -> float:
     return value
 
 
-class Network:
-    """One model: populations, projections, a clock (`time`, ms) and a precision.
+class _NetworkType(type):
+    """Lets a subclass's `__init__` build the model, as in ANNarchy 5: `Network.__init__`
+    runs first, with the `dt`, `seed` and `precision` keywords of the call (those the
+    subclass's `__init__` does not name itself), then the subclass's `__init__` with the
+    rest; its `super().__init__()` is optional (with arguments, it applies them)."""
+
+    def __call__(cls, *args, **kwargs):
+        init = cls.__init__
+        if init is Network.__init__:
+            return super().__call__(*args, **kwargs)
+        try:
+            named = set(inspect.signature(init).parameters)
+        except (TypeError, ValueError):
+            named = set()
+        options = {k: kwargs.pop(k) for k in NETWORK_OPTIONS if k in kwargs and k not in named}
+        network = cls.__new__(cls)
+        Network.__init__(network, **options)
+        init(network, *args, **kwargs)
+        return network
+
+
+class Network(metaclass=_NetworkType):
+    """One model: populations, projections, a clock (`time`, ms), a precision and a NumPy
+    random generator (`seed`).
 
     >>> import tecomp as ann
-    >>> net = ann.Network(dt=0.5)
+    >>> net = ann.Network(dt=0.5, seed=1)
     >>> pop = net.create((4,), ann.Neuron(parameters="r = 1.0"))
-    >>> net.compile(); net.simulate(2.0); net.time
-    2.0
+    >>> net.compile(); net.simulate(2.0); net.time, net.current_step
+    (2.0, 4)
+
+    A subclass builds its model in `__init__` (ANNarchy 5's pattern):
+
+    >>> class Layer(ann.Network):
+    ...     def __init__(self, size):
+    ...         self.pop = self.create(size, ann.Neuron(parameters="r = 0.0"))
+    >>> Layer(3, dt=0.1).pop.size
+    3
     """
 
-    def __init__(self, dt: float = 1.0, precision: str = "double"):
-        self.dt = check_dt(dt)
-        self.dtype = _dtype(precision)
+    def __init__(self, dt: float | None = None, seed: int | None = None,
+                 precision: str | None = None):
+        if getattr(self, "_initialized", False):  # a subclass's super().__init__(), again
+            if dt is not None or precision is not None:
+                self.setup(dt=dt, precision=precision)
+            if seed is not None:
+                self._seed_with(seed)
+            return
+        self.dt = check_dt(1.0 if dt is None else dt)
+        self.dtype = _dtype("double" if precision is None else precision)
+        self._seed_with(seed)
         self.populations: list = []
         self.projections: list = []
         self.monitors: list = []
         self.engine = None  # the compiled form, once compile() ran
+        self._initialized = True
+
+    def _seed_with(self, seed) -> None:
+        if seed is None:
+            seed = secrets.randbits(32)  # as ANNarchy: a drawn seed, readable as net.seed
+        elif isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer):
+            raise InvalidTypeError(f"Network: seed must be an int >= 0 or None, "
+                                   f"got {show(seed)}")
+        elif not 0 <= seed < 2**64:
+            raise InvalidValueError(f"Network: seed must be an int from 0 to 2**64 - 1, "
+                                    f"got {show(seed)}")
+        self._seed = int(seed)
+        self._rng = np.random.default_rng(self._seed)
+        self._rng_state = self._rng.bit_generator.state  # what reset(reseed_rng=True) restores
+
+    @property
+    def seed(self) -> int:
+        """The seed of `default_rng`."""
+        return self._seed
+
+    @property
+    def default_rng(self) -> np.random.Generator:
+        """The network's NumPy generator: random distributions given as values draw from it."""
+        return self._rng
 
     # -- description --------------------------------------------------------------------
-    def create(self, geometry, neuron, name: str | None = None):
-        """Add a population (ANNarchy 5 style)."""
+    def create(self, geometry, neuron, stop_condition: str | None = None,
+               name: str | None = None):
+        """Add a population (ANNarchy 5 style, arguments in its order)."""
         from .population import Population  # populations register themselves here
 
-        return Population(geometry, neuron, name=name, network=self)
+        return Population(geometry, neuron, name=name, stop_condition=stop_condition,
+                          network=self)
 
     def connect(self, projection):
         """Accept a projection built on this network's populations; returns it."""
@@ -64,19 +142,6 @@ class Network:
             raise InvalidValueError(f"Network.monitor: {obj!r} belongs to another network")
         return Monitor(obj, variables, period=period, period_offset=period_offset, start=start,
                        name=name)
-
-    def constant(self, name: str, value: float):
-        """A Constant of this network (ANNarchy 5's `net.constant`): every equation of its
-        neurons may read `name`; `c.set(v)` changes it, also after compile().
-
-        >>> import tecomp as ann
-        >>> net = ann.Network()
-        >>> net.constant("g", 2.0)
-        Constant('g', 2.0)
-        """
-        from .constants import Constant
-
-        return Constant(name, value, network=self)
 
     def add_monitor(self, monitor) -> None:
         self.monitors.append(monitor)
@@ -97,26 +162,54 @@ class Network:
         self.check_open(type(projection).__name__)
         self.projections.append(projection)
 
-    def setup(self, dt: float | None = None, precision: str | None = None) -> None:
+    def setup(self, dt: float | None = None, precision: str | None = None,
+              seed: int | None = None) -> None:
+        """Change the step, the precision or the seed before compile()."""
         self.check_open("setup")
         dt = self.dt if dt is None else check_dt(dt)
-        self.dtype = self.dtype if precision is None else _dtype(precision)
-        self.dt = dt
+        dtype = self.dtype if precision is None else _dtype(precision)
+        if seed is not None:
+            self._seed_with(seed)
+        self.dtype, self.dt = dtype, dt
 
     # -- running ----------------------------------------------------------------------------
-    def compile(self, tuned: bool = True) -> None:
+    def compile(self, directory: str = "annarchy", clean: bool = False,
+                compiler: str = "default", compiler_flags: str | list = "default",
+                add_sources: str = "", extra_libs: str = "", cuda_config: dict | None = None,
+                annarchy_json: str = "", silent: bool = False, debug_build: bool = False,
+                trace_calls: str | None = None, profile_enabled: bool = False,
+                tuned: bool = True) -> None:
         """Build every kernel; afterwards the network can run but not grow.
 
         Kernels use their tuned schedule when the cache has one (`tuned=False`: always the
-        template defaults)."""
+        template defaults). `silent=True` silences tecomp's hints (the line saying that some
+        kernels use default schedules); warnings stay. ANNarchy's other options (`directory`,
+        `clean`, `compiler`, `compiler_flags`, `add_sources`, `extra_libs`, `cuda_config`,
+        `annarchy_json`, `debug_build`, `trace_calls`, `profile_enabled`) are accepted and
+        ignored: tecomp generates no C++ project (kernels are cached per geometry, see
+        tecomp.cache).
+
+        At the first compile(), a `sum(target)` that no projection feeds and a projection
+        whose target no equation of its post reads are each named in a TecompWarning."""
         if on_compile is not None:
             on_compile(self)
-        from .engine import Engine  # the engine needs TVM; describing a network does not
+        from . import kernels  # the engine needs TVM; describing a network does not
+        from .engine import Engine
 
         if self.engine is None:
-            self.engine = Engine(self, tuned=tuned)
+            _warn_unused_targets(self)
+            hints, kernels.HINTS = kernels.HINTS, kernels.HINTS and not silent
+            try:
+                self.engine = Engine(self, tuned=tuned)
+            finally:
+                kernels.HINTS = hints
             for monitor in self.monitors:
                 monitor.attach()
+
+    @property
+    def compiled(self) -> bool:
+        """Whether compile() ran."""
+        return self.engine is not None
 
     def tune(self, trials: int = 64, seconds: float = 120.0, threads: int | None = None,
              progress: bool = True, metaschedule: int = 0) -> list:
@@ -133,32 +226,170 @@ class Network:
             raise NetworkStateError(f"{what}: call compile() first")
         return self.engine
 
-    def simulate(self, duration: float) -> None:
-        """Run round(duration / dt) steps."""
+    def _steps(self, duration, who: str, what: str = "duration") -> int:
+        """round(duration / dt), checked."""
         rule = "a finite number of ms >= 0"
-        value = number(duration, "simulate", "duration", rule, wrong_type=InvalidValueError)
+        value = number(duration, who, what, rule, wrong_type=InvalidValueError)
         if value < 0:
-            raise InvalidValueError(f"simulate: duration must be {rule}, got {show(duration)}")
+            raise InvalidValueError(f"{who}: {what} must be {rule}, got {show(duration)}")
         steps = value / self.dt
         if not steps <= MAX_STEPS:
-            raise InvalidValueError(f"simulate: duration must be at most {MAX_STEPS} steps of "
+            raise InvalidValueError(f"{who}: {what} must be at most {MAX_STEPS} steps of "
                                     f"dt = {self.dt} ms, got {show(duration)} ms")
-        self._compiled("simulate").run(round(steps))
+        return round(steps)
+
+    def simulate(self, duration: float, measure_time: bool = False) -> None:
+        """Run round(duration / dt) steps; `measure_time` prints how long they took."""
+        steps = self._steps(duration, "simulate")
+        engine = self._compiled("simulate")
+        start = time.perf_counter()
+        engine.run(steps)
+        if measure_time:
+            print(f"Simulating {float(duration) / 1000.0} seconds of the network took "
+                  f"{time.perf_counter() - start} seconds.")
+
+    def simulate_until(self, max_duration: float, population, operator: str = "and",
+                       measure_time: bool = False) -> float:
+        """Run steps until the `stop_condition` of `population` (or of a list of them: all
+        with operator 'and', any with 'or') holds after a step, or `max_duration` ms have
+        passed; returns the time simulated (ms). Conditions are checked after every step."""
+        pops = list(population) if isinstance(population, list | tuple) else [population]
+        from .population import Population
+
+        if not pops:
+            raise InvalidValueError("simulate_until: population must be a population or a "
+                                    "non-empty list of them")
+        for pop in pops:
+            if not isinstance(pop, Population) or pop.network is not self:
+                raise InvalidValueError(f"simulate_until: {pop!r} is not a population of "
+                                        "this network")
+            if pop._stop is None:
+                raise InvalidValueError(f"simulate_until: population {pop.name} has no "
+                                        "stop_condition; give one when creating it, e.g. "
+                                        "stop_condition='r > 1.0 : any'")
+        if operator not in ("and", "or"):
+            raise InvalidValueError(f"simulate_until: operator must be 'and' or 'or', "
+                                    f"got {show(operator)}")
+        steps = self._steps(max_duration, "simulate_until", "max_duration")
+        engine = self._compiled("simulate_until")
+        combine = all if operator == "and" else any
+        start, done = time.perf_counter(), 0
+        while done < steps:
+            engine.run(1)
+            done += 1
+            if combine([pop._stop.holds(pop) for pop in pops]):
+                break
+        if measure_time:
+            print(f"Simulating {done * self.dt / 1000.0} seconds of the network took "
+                  f"{time.perf_counter() - start} seconds.")
+        return done * self.dt
 
     def step(self) -> None:
         self._compiled("step").run(1)
 
-    def reset(self, monitors: bool = True) -> None:
+    def reset(self, populations: bool = True, projections: bool = False,
+              synapses: bool = False, monitors: bool = True, reseed_rng: bool = True) -> None:
         """Back to time 0 with every attribute at its initial value, kernels kept; with
-        `monitors`, the monitors are emptied and record again from time 0."""
+        `monitors`, the monitors are emptied and record again from time 0; with
+        `reseed_rng`, `default_rng` draws again what it drew since the network was made.
+        (tecomp always resets populations, delays and time; projections keep their weights.)"""
         self._compiled("reset").reset()
         if monitors:
             for monitor in self.monitors:
                 monitor.reset()
+        if reseed_rng:
+            self._rng.bit_generator.state = self._rng_state
 
     @property
     def time(self) -> float:
+        """The current time in ms (steps done × dt)."""
         return 0.0 if self.engine is None else self.engine.steps * self.dt
+
+    @property
+    def current_step(self) -> int:
+        """The number of steps done since compile() (or the last reset())."""
+        return 0 if self.engine is None else self.engine.steps
+
+    def get_time(self) -> float:
+        return self.time
+
+    def get_current_step(self) -> int:
+        return self.current_step
+
+    # -- access by name --------------------------------------------------------------------
+    def get_population(self, name: str):
+        """The population of that name (an error listing the known names otherwise)."""
+        return _named(self.populations, name, "population")
+
+    def get_projection(self, name: str):
+        """The projection of that name (an error listing the known names otherwise)."""
+        return _named(self.projections, name, "projection")
+
+    def get_monitor(self, name: str):
+        """The monitor of that name (an error listing the known names otherwise)."""
+        return _named(self.monitors, name, "monitor")
+
+    def get_populations(self) -> list:
+        return list(self.populations)
+
+    def get_projections(self) -> list:
+        return list(self.projections)
+
+    def get_monitors(self) -> list:
+        return list(self.monitors)
+
+    # -- files -------------------------------------------------------------------------------
+    def save(self, filename: str, populations: bool = True, projections: bool = True) -> None:
+        """Write every population's attributes and every projection's weights to a `.npz`
+        file (see tecomp.saving)."""
+        from .saving import save
+
+        save(self, filename, populations, projections)
+
+    def load(self, filename: str, populations: bool = True, projections: bool = True,
+             pickle_encoding: str | None = None) -> None:
+        """Read a file written by `save()` of a network of the same structure; a file of
+        another network is an error naming what differs, and nothing is loaded."""
+        from .saving import load
+
+        load(self, filename, populations, projections)
+
+
+def _named(objects: list, name, kind: str):
+    for obj in objects:
+        if obj.name == name:
+            return obj
+    known = ", ".join(repr(o.name) for o in objects) or "none"
+    close = difflib.get_close_matches(name, [o.name for o in objects], n=1) \
+        if isinstance(name, str) else []
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise InvalidValueError(f"get_{kind}: no {kind} is named {show(name)}{hint}; "
+                            f"known: {known}")
+
+
+def _warn_unused_targets(net: "Network") -> None:
+    """One TecompWarning for each sum(target) that no projection feeds and for each
+    projection whose target no equation of its post reads (ANNarchy says nothing)."""
+    for pop in net.populations:
+        into = {}
+        for proj in net.projections:
+            if proj.post is pop:
+                into.setdefault(proj.target, []).append(proj.name)
+        for target in sorted(pop.neuron.targets() - {""} - set(into)):
+            close = difflib.get_close_matches(target, list(into), n=1)
+            hint = f" (did you mean {close[0]!r}, the target of {', '.join(into[close[0]])}?)" \
+                if close else ""
+            warnings.warn(f"population {pop.name} reads sum({target}), but no projection to "
+                          f"{pop.name} has target {target!r}{hint}", TecompWarning, stacklevel=3)
+    for proj in net.projections:
+        read = proj.post.neuron.targets()
+        if "" in read or proj.target in read:
+            continue
+        close = difflib.get_close_matches(proj.target, sorted(read), n=1)
+        hint = f" (did you mean {close[0]!r}, read by {proj.post.name}?)" if close else ""
+        warnings.warn(f"projection {proj.name} ({proj.pre.name} -> {proj.post.name}) has target "
+                      f"{proj.target!r}, but no equation of {proj.post.name} reads "
+                      f"sum({proj.target}){hint}", TecompWarning, stacklevel=3)
 
 
 def _dtype(precision: str) -> str:
@@ -178,10 +409,6 @@ def default_network() -> Network:
     return _default
 
 
-# Global constants (ann.Constant without a network) belong to the default network.
-constants.set_home(default_network)
-
-
 def clear() -> None:
     """Forget the default network (and its setup) as if tecomp had just been imported."""
     global _default
@@ -198,15 +425,15 @@ def setup(dt: float | None = None, precision: str | None = None,
     step and the interpreter's exit, so it is capped at the cores this process may use.
     `denormals` is "flush" (the default: kernels flush denormal numbers to zero, see
     tecomp.denormals) or "keep" (IEEE gradual underflow, far slower on denormal values),
-    for the whole process, before its first simulation. `seed` is accepted for ANNarchy
-    scripts; tecomp draws no random numbers.
+    for the whole process, before its first simulation. `seed` seeds the default network's
+    NumPy generator (random distributions given as values draw from it).
     """
     if num_threads is not None and (isinstance(num_threads, bool) or
                                     not isinstance(num_threads, int) or num_threads < 1):
         raise InvalidValueError(f"setup: num_threads must be an int >= 1, got {num_threads!r}")
     if denormals not in (None, "flush", "keep"):
         raise InvalidValueError(f"setup: denormals must be 'flush' or 'keep', got {denormals!r}")
-    _default.setup(dt=dt, precision=precision)
+    _default.setup(dt=dt, precision=precision, seed=seed)
     if num_threads is not None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
             (os.cpu_count() or 1)  # as tecomp.build.cores(), without importing TVM here
@@ -221,9 +448,14 @@ def setup(dt: float | None = None, precision: str | None = None,
         modes.FLUSH = denormals == "flush"
 
 
-def compile(*args, tuned: bool = True, **kwargs) -> None:
-    """Build every kernel of the default network (ANNarchy's options are accepted)."""
-    _default.compile(tuned=tuned)
+def compile(directory: str = "annarchy", clean: bool = False, compiler: str = "default",
+            compiler_flags: str | list = "default", add_sources: str = "", extra_libs: str = "",
+            cuda_config: dict | None = None, annarchy_json: str = "", silent: bool = False,
+            debug_build: bool = False, trace_calls: str | None = None,
+            profile_enabled: bool = False, net_id: int = 0, tuned: bool = True) -> None:
+    """Build every kernel of the default network; ANNarchy's options are accepted and, but
+    for `silent`, ignored (see Network.compile)."""
+    _default.compile(silent=silent, tuned=tuned)
 
 
 def tune(net: Network | None = None, **options) -> list:
@@ -231,19 +463,78 @@ def tune(net: Network | None = None, **options) -> list:
     return (net or _default).tune(**options)
 
 
-def simulate(duration: float, **kwargs) -> None:
-    _default.simulate(duration)
+def simulate(duration: float, measure_time: bool = False, **kwargs) -> None:
+    """Run the default network for `duration` ms (ANNarchy's other options are ignored)."""
+    _default.simulate(duration, measure_time=measure_time)
+
+
+def simulate_until(max_duration: float, population, operator: str = "and",
+                   measure_time: bool = False, **kwargs) -> float:
+    """Run the default network until stop conditions hold; see Network.simulate_until."""
+    return _default.simulate_until(max_duration, population, operator, measure_time)
 
 
 def step() -> None:
     _default.step()
 
 
-def reset(populations: bool = True, projections: bool = False, monitors: bool = True,
-          **kwargs) -> None:
+def reset(populations: bool = True, projections: bool = False, synapses: bool = False,
+          monitors: bool = True, reseed_rng: bool = True, **kwargs) -> None:
     """ANNarchy's reset(): tecomp always resets populations, projections' delays and time."""
-    _default.reset(monitors=monitors)
+    _default.reset(monitors=monitors, reseed_rng=reseed_rng)
 
 
 def get_time() -> float:
+    """The default network's time in ms."""
     return _default.time
+
+
+def get_current_step() -> int:
+    """The default network's number of steps done."""
+    return _default.current_step
+
+
+def get_population(name: str):
+    """The default network's population of that name."""
+    return _default.get_population(name)
+
+
+def get_projection(name: str):
+    """The default network's projection of that name."""
+    return _default.get_projection(name)
+
+
+def populations() -> list:
+    """The default network's populations."""
+    return _default.get_populations()
+
+
+def projections() -> list:
+    """The default network's projections."""
+    return _default.get_projections()
+
+
+def monitors() -> list:
+    """The default network's monitors."""
+    return _default.get_monitors()
+
+
+def magic_network() -> Network:
+    """The default network (ANNarchy's name for it)."""
+    return _default
+
+
+def set_seed(seed: int) -> None:
+    """Seed the default network's NumPy generator (ANNarchy 4's function)."""
+    _default._seed_with(seed)
+
+
+def save(filename: str, populations: bool = True, projections: bool = True) -> None:
+    """Save the default network (see Network.save)."""
+    _default.save(filename, populations, projections)
+
+
+def load(filename: str, populations: bool = True, projections: bool = True,
+         pickle_encoding: str | None = None) -> None:
+    """Load into the default network a file written by save() (see Network.load)."""
+    _default.load(filename, populations, projections)

@@ -5,6 +5,11 @@
 
 Every check of the page's shape rules happens here, at the call that breaks them; a
 failing call leaves the projection as it was.
+
+Each projection also has ANNarchy's everyday projection API: `pre`, `post`, `target`,
+`name`, `size` and `len()` (every post neuron receives synapses), `post_ranks`,
+`nb_synapses` (taps of one filter × post size: one synapse per tap and post neuron, taps
+reaching padding included), `get`/`set` of `weights` (alias `w`) and `connectivity_matrix()`.
 """
 
 import dataclasses
@@ -20,6 +25,9 @@ from ..values import ITEM_BYTES, fits, number, physical_memory, show, size_of
 from .rules import check_padding, check_subsampling, check_weights, conv_axes, pool_extent
 
 __all__ = ["Convolution", "Copy", "Pooling"]
+
+# connectivity_matrix() refuses a dense matrix larger than this (post.size × pre.size × 8).
+MAX_MATRIX_BYTES = 1 << 30
 
 
 class _Window:
@@ -146,6 +154,126 @@ class _Window:
         """The projection whose weight buffer this one reads (itself, or a Copy's source)."""
         return self
 
+    # -- ANNarchy's projection API -----------------------------------------------------------
+    @property
+    def size(self) -> int:
+        """Number of post neurons receiving synapses: all of them, once connected."""
+        self.spec()  # an error before the connect_...() call
+        return self.post.size
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def post_ranks(self) -> list[int]:
+        """Ranks of the post neurons receiving synapses: every post rank."""
+        return list(range(self.size))
+
+    @property
+    def nb_synapses(self) -> int:
+        """Taps of one filter (or pooling window) × post size: one synapse per tap and post
+        neuron, taps that reach padding included (ANNarchy 5.0.4.1 has no count for shared
+        weights: its `nb_synapses` fails on these projections)."""
+        return self.spec().taps * self.post.size
+
+    def _attribute_names(self) -> tuple[str, ...]:
+        return ("weights", "w") if self.weight_source().kernel_weights() is not None else ()
+
+    def _check_name(self, name, who: str) -> None:
+        if name not in self._attribute_names():
+            known = ", ".join(self._attribute_names()) or "none (a pooling has no weights)"
+            raise UnknownAttributeError(f"{who}: {self!r} has no attribute {show(name)}; it has "
+                                        f"{known}")
+
+    def get(self, name: str) -> np.ndarray:
+        """`get('weights')` (or `'w'`): the filter or bank, as `proj.weights`."""
+        self._check_name(name, f"{type(self).__name__}.get")
+        return self.weights
+
+    def set(self, values: dict) -> None:
+        """`set({'weights': array})` (or `'w'`): replace the filter or bank, as
+        `proj.weights = array`."""
+        who = f"{type(self).__name__}.set"
+        if not isinstance(values, dict):
+            raise InvalidTypeError(f"{who}: expected a dict {{name: value}}, got "
+                                   f"{type(values).__name__}")
+        for name in values:
+            self._check_name(name, who)
+        if len(values) > 1:
+            raise InvalidValueError(f"{who}: 'weights' and 'w' are one attribute; give one")
+        for value in values.values():
+            self.weights = value
+
+    def connectivity_matrix(self, fill: float = 0.0) -> np.ndarray:
+        """A dense (post.size, pre.size) float64 matrix: row = post rank, column = pre rank,
+        the weight of that tap (1.0 for a pooling window), `fill` where the post neuron has no
+        synapse from the pre neuron (ANNarchy's convention). Taps that reach numeric padding
+        have no pre neuron and are not in it; with `padding="border"`, taps clamped onto the
+        same border neuron add up. Only the weights are shown, not the psp or the operation.
+        Refused (an error, no allocation) beyond MAX_MATRIX_BYTES."""
+        who = f"{type(self).__name__}.connectivity_matrix"
+        spec = self.spec()
+        fill = number(fill, who, "fill", "a number", finite=False, dtype=None)
+        need = self.post.size * self.pre.size * ITEM_BYTES
+        if need > MAX_MATRIX_BYTES:
+            raise InvalidValueError(f"{who}: a dense matrix of {self.post.size} post × "
+                                    f"{self.pre.size} pre neurons would take {size_of(need)}, "
+                                    f"more than {size_of(MAX_MATRIX_BYTES)}; read `weights` "
+                                    "and the window centres instead")
+        post, pre, weight = self._synapses(spec)
+        matrix = np.zeros((self.post.size, self.pre.size))
+        np.add.at(matrix, (post, pre), weight)
+        connected = np.zeros(matrix.shape, dtype=bool)
+        connected[post, pre] = True
+        matrix[~connected] = fill
+        return matrix
+
+    def _synapses(self, spec: WindowSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(post rank, pre rank, weight) of every tap that reaches a pre neuron."""
+        source = self.weight_source()
+        weights = source.weights if source.kernel_weights() is not None else \
+            np.ones(spec.window)
+        filters = weights if spec.bank else weights[np.newaxis]
+        count = len(filters)
+        taps = np.indices(spec.window).reshape(len(spec.window), -1).T  # (T, window dims)
+        centres = self._centre_rows(spec)  # (P, pre dims)
+        index, inside = [], np.ones((len(centres), len(taps)), dtype=bool)
+        for a, m in enumerate(spec.axes):
+            if m.mode == "keep":
+                i = np.broadcast_to(centres[:, a:a + 1], inside.shape)
+            elif m.mode == "span":
+                i = np.broadcast_to(taps[np.newaxis, :, m.window_axis], inside.shape)
+            else:
+                size = spec.window[m.window_axis]
+                i = centres[:, a:a + 1] + taps[np.newaxis, :, m.window_axis] - (size - 1) // 2
+            inside &= (i >= 0) & (i < spec.pre[a])
+            index.append(np.clip(i, 0, spec.pre[a] - 1))
+        pre = np.ravel_multi_index(tuple(index), spec.pre)  # (P, T)
+        post = np.arange(len(centres))[:, None] * count + np.arange(count)[None, :]  # (P, F)
+        shape = (len(centres), count, len(taps))
+        keep = np.ones(shape, dtype=bool) if spec.padding == "border" else \
+            np.broadcast_to(inside[:, None, :], shape)
+        return (np.broadcast_to(post[:, :, None], shape)[keep],
+                np.broadcast_to(pre[:, None, :], shape)[keep],
+                np.broadcast_to(filters.reshape(count, -1)[None], shape)[keep])
+
+    def _centre_rows(self, spec: WindowSpec) -> np.ndarray:
+        """The window centre of every (spatial) post position, in pre coordinates: the
+        subsampling table, or offset + stride × post index on each axis."""
+        table = self.centre_table()
+        if table is not None:
+            return np.asarray(table, dtype=np.int64)
+        rows = np.indices(spec.positions).reshape(len(spec.positions), -1).T
+        columns = []
+        for a, m in enumerate(spec.axes):
+            if m.mode == "span":
+                columns.append(np.full(len(rows), (spec.pre[a] - 1) // 2))
+            elif m.mode == "keep":
+                columns.append(rows[:, m.post_axis])
+            else:
+                columns.append(m.offset + m.stride * rows[:, m.post_axis])
+        return np.stack(columns, -1).astype(np.int64)
+
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.pre.name} -> {self.post.name}, "
                 f"target={self.target!r})")
@@ -233,6 +361,8 @@ class Convolution(_Window):
         else:
             engine.weights(self)[...] = value
 
+    w = weights  # ANNarchy's name of the weights attribute
+
     def centres(self) -> np.ndarray:
         """Window centres in pre coordinates, one row per (spatial) post position."""
         spec = self.spec()
@@ -312,6 +442,8 @@ class Pooling(_Window):
         raise UnknownAttributeError(f"{self!r} has no weights to set: a pooling applies its psp "
                                     "to pre values only; use a Convolution for weights")
 
+    w = weights
+
 
 class Copy(_Window):
     """The pattern and the weights of an existing Convolution or Pooling, applied between
@@ -385,6 +517,8 @@ class Copy(_Window):
         source = "its source" if self.source is None else f"its source {self.source.name}"
         raise InvalidValueError(f"Copy.weights: {self!r} shares the weights of {source}; set "
                                 "the source's weights instead (both change)")
+
+    w = weights
 
 
 def _check_per_neuron(who: str, tree, pre: Population) -> None:
