@@ -8,6 +8,7 @@ The rest of an ANNarchy script (populations, neurons, setup, compile, simulate) 
 has (see `__all__`), plus its errors and `tune`.
 """
 
+from .constants import Constant
 from .distributions import (
     DiscreteUniform,
     Exponential,
@@ -57,7 +58,7 @@ from .views import IndividualNeuron, PopulationView
 __version__ = VERSION
 
 __all__ = [  # ANNarchy 5.0.4.1's star-exported names that tecomp has, and tecomp's own
-    "DiscreteUniform", "EquationError", "Exponential", "Gamma", "IndividualNeuron",
+    "Constant", "DiscreteUniform", "EquationError", "Exponential", "Gamma", "IndividualNeuron",
     "InvalidTypeError", "InvalidValueError", "LogNormal", "Monitor", "Network",
     "NetworkStateError", "Neuron", "Normal", "Parameter", "Population", "PopulationView",
     "RandomDistribution", "TecompError", "TecompWarning", "Uniform", "UnknownAttributeError",

@@ -5,6 +5,10 @@ next row of a preallocated block: one copy per recorded step, no allocation, no 
 over neurons. As in ANNarchy, a record at step n holds the values after that step's update,
 `get()` empties the recording unless `keep=True`, and `times()` gives start and stop times.
 
+A monitor of a `PopulationView` (`Monitor(pop[0:10], "r")`) records only the view's
+neurons; its `get()` gives (T, view size), in the order of the view's ranks, as ANNarchy's
+does for views.
+
 `max_samples=n` bounds a monitor: it keeps only the latest n records of each variable (older
 ones are overwritten, and `times()` starts at the oldest record kept). `nbytes` is the memory
 its recordings hold; a monitor without `max_samples` warns once when that passes 1 GiB.
@@ -41,9 +45,17 @@ class Monitor:
                  period_offset: float | None = None, start: bool = True,
                  name: str | None = None, max_samples: int | None = None):
         from .population import Population  # monitor.py stays importable on its own
+        from .views import IndividualNeuron, PopulationView
 
-        if not isinstance(obj, Population):
-            raise InvalidTypeError(f"Monitor: can record a Population, got {type(obj).__name__}")
+        if isinstance(obj, IndividualNeuron):
+            raise InvalidTypeError(f"Monitor: can record a Population or a PopulationView, got "
+                                   f"one neuron; record the view pop[[{obj.rank}]] instead")
+        if not isinstance(obj, Population | PopulationView):
+            raise InvalidTypeError(f"Monitor: can record a Population or a PopulationView, got "
+                                   f"{type(obj).__name__}")
+        population = obj if isinstance(obj, Population) else obj.population
+        # the ranks recorded (None: the whole population, shaped like its geometry)
+        self._ranks = None if obj is population else obj.ranks
         if name is not None and not isinstance(name, str):
             raise InvalidTypeError(f"Monitor: name must be a string, got {show(name)}")
         if max_samples is not None and (isinstance(max_samples, bool | np.timedelta64) or
@@ -51,8 +63,8 @@ class Monitor:
                                         max_samples < 1):
             raise InvalidValueError(f"Monitor: max_samples must be None or an int >= 1 (the "
                                     f"number of latest records kept), got {show(max_samples)}")
-        self.object, self.network = obj, obj.network
-        self.name = name or f"Monitor_{obj.name}"
+        self.object, self.network, self.population = obj, obj.network, population
+        self.name = name or f"Monitor_{population.name}"
         self.max_samples = None if max_samples is None else int(max_samples)
         self.period = obj.network.dt if period is None else period
         self.period_offset = 0.0 if period_offset is None else period_offset
@@ -133,7 +145,8 @@ class Monitor:
 
     # -- results ------------------------------------------------------------------------------
     def get(self, variables=None, keep: bool = False, reshape: bool = True):
-        """Recorded values, time first: (T, *geometry), or (T, size) with reshape=False.
+        """Recorded values, time first: (T, *geometry), or (T, size) with reshape=False (a
+        view: always (T, view size)).
 
         One name gives an array; a list (or nothing: every variable) gives a dict. Unless
         `keep`, the recording is emptied afterwards (ANNarchy's behaviour)."""
@@ -177,10 +190,10 @@ class Monitor:
                 continue
             match = _SUM.fullmatch(var)
             if match:
-                self._sources[var] = ("sum", engine.summed_input(self.object, match.group(1)),
-                                      track)
+                self._sources[var] = ("sum", engine.summed_input(self.population,
+                                                                 match.group(1)), track)
             else:
-                self._sources[var] = ("var", engine.state[self.object][var], track)
+                self._sources[var] = ("var", engine.state[self.population][var], track)
             track.dtype = engine.dtype
 
     def record(self, step: int) -> None:
@@ -195,17 +208,19 @@ class Monitor:
         if self._kept is not None:
             self._kept.row()[...] = step
         grown = False
+        ranks = self._ranks
         for kind, source, track in self._sources.values():
             grown |= track.full()
             row = track.row()
             if kind == "var":
-                np.copyto(row, source[parity])
+                _copy(row, source[parity], ranks)
             elif not source:
                 row[...] = 0.0
             else:
-                np.copyto(row, source[0][parity])
+                _copy(row, source[0][parity], ranks)
                 for more in source[1:]:
-                    row += more[parity]
+                    row += more[parity] if ranks is None else \
+                        np.take(more[parity].reshape(-1), ranks)
         if grown and not self._warned and self.max_samples is None and \
                 self.nbytes > WARN_BYTES:
             self._warned = True
@@ -240,12 +255,13 @@ class Monitor:
 
     def _add(self, var: str) -> None:
         """A track for a name that `_checked` accepted."""
-        self._tracks[var] = _Track(self.object.geometry, self.network.dtype, self.max_samples)
+        shape = self.population.geometry if self._ranks is None else (len(self._ranks),)
+        self._tracks[var] = _Track(shape, self.network.dtype, self.max_samples)
 
     def _checked(self, variables) -> list[str]:
         """The names, each checked, before any is added (a failing call adds none)."""
         names = _as_list(variables)
-        pop = self.object
+        pop = self.population
         for var in names:
             if not isinstance(var, str):
                 raise InvalidTypeError(f"Monitor: variable names must be strings, "
@@ -277,6 +293,14 @@ class Monitor:
 
     def __repr__(self) -> str:
         return f"Monitor({self.object.name}, {self.variables}, period={self.period})"
+
+
+def _copy(row: np.ndarray, values: np.ndarray, ranks: np.ndarray | None) -> None:
+    """One record: every value, or those of the view's ranks (without a temporary)."""
+    if ranks is None:
+        np.copyto(row, values)
+    else:
+        np.take(values.reshape(-1), ranks, out=row)
 
 
 class _Track:

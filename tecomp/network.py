@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 
+from . import constants
 from .errors import InvalidTypeError, InvalidValueError, NetworkStateError, TecompWarning
 from .values import number, show
 
@@ -142,6 +143,19 @@ class Network(metaclass=_NetworkType):
             raise InvalidValueError(f"Network.monitor: {obj!r} belongs to another network")
         return Monitor(obj, variables, period=period, period_offset=period_offset, start=start,
                        name=name)
+
+    def constant(self, name: str, value: float):
+        """A Constant of this network (ANNarchy 5's `net.constant`): every equation of its
+        neurons may read `name`; `c.set(v)` changes it, also after compile().
+
+        >>> import tecomp as ann
+        >>> net = ann.Network()
+        >>> net.constant("g", 2.0)
+        Constant('g', 2.0)
+        """
+        from .constants import Constant
+
+        return Constant(name, value, network=self)
 
     def add_monitor(self, monitor) -> None:
         self.monitors.append(monitor)
@@ -407,6 +421,10 @@ on_compile = None
 
 def default_network() -> Network:
     return _default
+
+
+# Global constants (ann.Constant without a network) belong to the default network.
+constants.set_home(default_network)
 
 
 def clear() -> None:
