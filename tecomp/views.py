@@ -223,9 +223,9 @@ class PopulationView:
         return np.broadcast_to(array.reshape(-1) if array.ndim else array, (self.size,))
 
     def __getattr__(self, name: str):
-        if name.startswith("_"):
+        pop = self.__dict__.get("population")
+        if name.startswith("_") or pop is None:  # private, or not built yet (e.g. a copy)
             raise AttributeError(name)
-        pop = self.__dict__["population"]
         if name in pop.attributes:
             return self.get(name)
         raise UnknownAttributeError(f"PopulationView of {pop.name} has no attribute {name!r}; "
@@ -337,9 +337,9 @@ class IndividualNeuron:
                 pop.live(name).flat[self.rank] = value
 
     def __getattr__(self, name: str):
-        if name.startswith("_"):
+        pop = self.__dict__.get("population")
+        if name.startswith("_") or pop is None or "rank" not in self.__dict__:
             raise AttributeError(name)
-        pop = self.__dict__["population"]
         if name in pop.attributes:
             return self.get(name)
         raise UnknownAttributeError(f"Neuron {self.__dict__['rank']} of {pop.name} has no "
