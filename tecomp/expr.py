@@ -209,10 +209,14 @@ def parse(source: str, line: str | None = None, offset: int = 0,
                             f"{MAX_CHARS} are allowed", _short(line))
     converter = _Converter(line, 0, known, FUNCTIONS if functions is None else functions,
                            constants or {})
-    if ITE.name in converter.functions and _IF_HINT.search(source):
-        tree = _IfSyntax(converter, source, offset).parse(truth)
-    else:
-        tree = converter.convert(source, offset, "truth" if truth else "value")
+    try:
+        if ITE.name in converter.functions and _IF_HINT.search(source):
+            tree = _IfSyntax(converter, source, offset).parse(truth)
+        else:
+            tree = converter.convert(source, offset, "truth" if truth else "value")
+    except RecursionError:  # nested far past MAX_DEPTH (e.g. hundreds of if: ... else:)
+        raise EquationError(f"the expression is nested too deeply to parse; {_LIMITS}",
+                            _short(line)) from None
     nodes, depth = measure(tree)
     if nodes > MAX_NODES or depth > MAX_DEPTH:
         raise EquationError(f"the expression is too large ({nodes} nodes, nested {depth} "
