@@ -16,12 +16,16 @@ built for it); `t` is then the time at the end of that step.
 """
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import EquationError, InvalidTypeError
 from .expr import ITE, Kind, names, parse
-from .neuron import CONSTANTS, NEURON_FUNCTIONS
+from .neuron import CONSTANTS, NEURON_FUNCTIONS, Neuron
+
+if TYPE_CHECKING:
+    from .population import Population
 
 MODES = ("any", "all")
 # The functions a condition may call, as NumPy functions of arrays.
@@ -48,7 +52,7 @@ class StopCondition:
     'all'
     """
 
-    def __init__(self, text: str, neuron, who: str = "Population"):
+    def __init__(self, text: str, neuron: Neuron, who: str = "Population"):
         if not isinstance(text, str):
             raise InvalidTypeError(f"{who}: stop_condition must be a string such as "
                                    f"'r > 0.9 : any', got {type(text).__name__}")
@@ -78,7 +82,7 @@ class StopCondition:
         _check(tree, text, who)
         self.text, self.tree, self.mode = text, tree, mode
 
-    def holds(self, population) -> bool:
+    def holds(self, population: "Population") -> bool:
         """Whether the condition is true now (for any or all neurons, by its mode)."""
         values = _values(self.tree, population)
         with np.errstate(all="ignore"):

@@ -16,12 +16,17 @@ import os
 import secrets
 import time
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import constants
 from .errors import InvalidTypeError, InvalidValueError, NetworkStateError, TecompWarning
 from .values import number, show
+
+if TYPE_CHECKING:
+    from .monitor import Monitor
+    from .population import Population
 
 PRECISIONS = {"double": "float64", "float": "float32"}
 MAX_STEPS = 2**63 - 1  # one simulate() call
@@ -120,7 +125,7 @@ class Network(metaclass=_NetworkType):
 
     # -- description --------------------------------------------------------------------
     def create(self, geometry, neuron, stop_condition: str | None = None,
-               name: str | None = None):
+               name: str | None = None) -> "Population":
         """Add a population (ANNarchy 5 style, arguments in its order)."""
         from .population import Population  # populations register themselves here
 
@@ -262,7 +267,8 @@ class Network(metaclass=_NetworkType):
             print(f"Simulating {float(duration) / 1000.0} seconds of the network took "
                   f"{time.perf_counter() - start} seconds.")
 
-    def simulate_until(self, max_duration: float, population, operator: str = "and",
+    def simulate_until(self, max_duration: float,
+                       population: "Population | list[Population]", operator: str = "and",
                        measure_time: bool = False) -> float:
         """Run steps until the `stop_condition` of `population` (or of a list of them: all
         with operator 'and', any with 'or') holds after a step, or `max_duration` ms have
@@ -331,15 +337,15 @@ class Network(metaclass=_NetworkType):
         return self.current_step
 
     # -- access by name --------------------------------------------------------------------
-    def get_population(self, name: str):
+    def get_population(self, name: str) -> "Population":
         """The population of that name (an error listing the known names otherwise)."""
         return _named(self.populations, name, "population")
 
-    def get_projection(self, name: str):
+    def get_projection(self, name: str) -> object:
         """The projection of that name (an error listing the known names otherwise)."""
         return _named(self.projections, name, "projection")
 
-    def get_monitor(self, name: str):
+    def get_monitor(self, name: str) -> "Monitor":
         """The monitor of that name (an error listing the known names otherwise)."""
         return _named(self.monitors, name, "monitor")
 
@@ -512,12 +518,12 @@ def get_current_step() -> int:
     return _default.current_step
 
 
-def get_population(name: str):
+def get_population(name: str) -> "Population":
     """The default network's population of that name."""
     return _default.get_population(name)
 
 
-def get_projection(name: str):
+def get_projection(name: str) -> object:
     """The default network's projection of that name."""
     return _default.get_projection(name)
 

@@ -46,7 +46,13 @@ class PopulationNeuron(Neuron):
     """A population's neuron type, `pop.neuron`: it reads (and is) like the `Neuron` the
     population was made with, and, called, gives one neuron as in ANNarchy:
     `pop.neuron(rank)`, `pop.neuron(x, y)` or `pop.neuron((x, y))` (an `IndividualNeuron`).
-    `pop.neuron_type` is the Neuron itself."""
+    `pop.neuron_type` is the Neuron itself.
+
+    >>> import tecomp as ann
+    >>> pop = ann.Network().create((2, 3), ann.Neuron(parameters="r = 0.0"))
+    >>> pop.neuron.attributes, pop.neuron(1, 2).rank, pop.neuron_type is pop.neuron
+    (('r',), 5, False)
+    """
 
     def __init__(self, neuron: Neuron, population: "Population"):  # no Neuron.__init__
         object.__setattr__(self, "_type", neuron)
@@ -177,7 +183,7 @@ class Population:
         geometry, or (1,) for a population-wide attribute."""
         return self._store(name)
 
-    def check_attribute(self, name, who: str | None = None) -> None:
+    def check_attribute(self, name: str, who: str | None = None) -> None:
         """Raise UnknownAttributeError unless `name` is a parameter or variable."""
         if not isinstance(name, str) or name not in self.neuron.attributes:
             raise UnknownAttributeError(f"{who or f'Population {self.name}'} has no attribute "

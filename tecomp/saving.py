@@ -18,11 +18,15 @@ The saved `time_step` is not restored: the network keeps its own time.
 import os
 import tempfile
 import zipfile
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import InvalidTypeError, InvalidValueError
 from .values import show
+
+if TYPE_CHECKING:
+    from .network import Network
 
 
 def _path(filename, who: str) -> str:
@@ -39,7 +43,8 @@ def _owns_weights(proj) -> bool:
     return proj.weight_source() is proj and proj.kernel_weights() is not None
 
 
-def describe(net, populations: bool = True, projections: bool = True) -> dict[str, np.ndarray]:
+def describe(net: "Network", populations: bool = True,
+             projections: bool = True) -> dict[str, np.ndarray]:
     """The arrays `save()` writes, by key."""
     data = {"time_step": np.array(net.current_step, dtype=np.int64)}
     pops = net.populations if populations else []
@@ -63,7 +68,8 @@ def describe(net, populations: bool = True, projections: bool = True) -> dict[st
     return data
 
 
-def save(net, filename, populations: bool = True, projections: bool = True) -> None:
+def save(net: "Network", filename: str | os.PathLike, populations: bool = True,
+         projections: bool = True) -> None:
     """Write the network's state to `filename` (.npz); missing folders are created, and the
     file is replaced only once it is complete."""
     path = _path(filename, "save")
@@ -173,7 +179,8 @@ def _differences(net, data: dict, path: str, populations: bool, projections: boo
     return found
 
 
-def load(net, filename, populations: bool = True, projections: bool = True) -> None:
+def load(net: "Network", filename: str | os.PathLike, populations: bool = True,
+         projections: bool = True) -> None:
     """Read a file written by `save()` into a network of the same structure."""
     from .extensions.rules import check_weights
 

@@ -18,18 +18,23 @@ is flat (one value per neuron of the view, in the order of `view.ranks`); tecomp
 """
 
 import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import InvalidTypeError, InvalidValueError, UnknownAttributeError
 from .values import show
 
+if TYPE_CHECKING:
+    from .population import Population
+
 
 def _is_int(value) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
 
-def check_ranks(population, ranks, who: str) -> np.ndarray:
+def check_ranks(population: "Population", ranks, who: str) -> np.ndarray:
     """A 1D int64 array of distinct ranks of `population`, in the order given."""
     if isinstance(ranks, range):
         ranks = list(ranks)
@@ -83,7 +88,7 @@ def _index(value, size: int, what: str, who: str) -> int:
     return int(value) % size
 
 
-def select(population, key):
+def select(population: "Population", key) -> "PopulationView | IndividualNeuron":
     """What `population[key]` gives (see the module docstring)."""
     who = f"Population {population.name}[{_key_text(key)}]"
     if _is_int(key):
@@ -148,7 +153,8 @@ class PopulationView:
     ([0.0, 1.0, 1.0, 0.0], 4.0)
     """
 
-    def __init__(self, population, ranks, geometry: tuple[int, ...] | None = None):
+    def __init__(self, population: "Population", ranks,
+                 geometry: tuple[int, ...] | None = None):
         from .population import Population  # views.py is imported by population.py
 
         if not isinstance(population, Population):
@@ -180,12 +186,12 @@ class PopulationView:
     def __len__(self) -> int:
         return self.size
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator["IndividualNeuron"]:
         for rank in self._ranks:
             yield IndividualNeuron(self.population, int(rank))
 
     # -- values ------------------------------------------------------------------------------
-    def get(self, name: str):
+    def get(self, name: str) -> np.ndarray | float:
         """The values of an attribute for the view's neurons: a flat array in the order of
         `ranks` (as ANNarchy), or the population's one value for a population-wide one."""
         pop = self.population
@@ -273,7 +279,7 @@ class PopulationView:
         return tuple(int(c) for c in np.unravel_index(where, self.geometry))
 
     # -- composition -------------------------------------------------------------------------
-    def __add__(self, other):
+    def __add__(self, other: "PopulationView | IndividualNeuron") -> "PopulationView":
         return union(self, other)
 
     def __repr__(self) -> str:
@@ -295,7 +301,7 @@ class IndividualNeuron:
     (6, (1, 2), 5.0, 5.0)
     """
 
-    def __init__(self, population, rank: int):
+    def __init__(self, population: "Population", rank: int):
         if not _is_int(rank) or not 0 <= rank < population.size:
             raise InvalidValueError(f"Population {population.name}: rank {show(rank)} is "
                                     f"outside 0..{population.size - 1}")
@@ -349,14 +355,15 @@ class IndividualNeuron:
     def __setattr__(self, name: str, value) -> None:
         self.set({name: value})
 
-    def __add__(self, other):
+    def __add__(self, other: "PopulationView | IndividualNeuron") -> "PopulationView":
         return union(self, other)
 
     def __repr__(self) -> str:
         return f"Neuron {self.rank} of {self.population.name} at {self.coordinates}"
 
 
-def union(a, b) -> PopulationView:
+def union(a: "PopulationView | IndividualNeuron",
+          b: "PopulationView | IndividualNeuron") -> PopulationView:
     """A view of the neurons of `a` and `b` (views or neurons of one population), sorted."""
     parts = []
     for part in (a, b):
