@@ -125,7 +125,8 @@ def _values(tree, population) -> dict:
         elif name in population.neuron.shared:
             out[(Kind.VAR, name)] = population.get(name)
         else:
-            out[(Kind.VAR, name)] = population.live(name).reshape(-1)
+            out[(Kind.VAR, name)] = population.neuron.typed(name,
+                                                            population.live(name).reshape(-1))
     for target in names(tree, Kind.SUM):
         if target:
             out[(Kind.SUM, target)] = population.sum(target)

@@ -224,12 +224,12 @@ class Population:
         self._store(name)[...] = values
 
     def get(self, name: str):
-        """The values of an attribute: a copy shaped like the geometry, or a float for a
-        population-wide one."""
+        """The values of an attribute: a copy shaped like the geometry, or one number for a
+        population-wide one; ints (int64) for `: int` and bools for `: bool`, as ANNarchy 5."""
         self.check_attribute(name)
         if name in self.neuron.shared:
-            return float(self._store(name)[0])
-        return self._store(name).copy()
+            return self.neuron.typed(name, self._store(name))
+        return self.neuron.typed(name, self._store(name).copy())
 
     def set(self, values: dict) -> None:
         """Set several attributes from a dict; every value is checked (and every distribution

@@ -198,7 +198,7 @@ class PopulationView:
         pop.check_attribute(name, f"PopulationView of {pop.name}")
         if name in pop.neuron.shared:
             return pop.get(name)
-        return np.take(pop.live(name), self._ranks)
+        return pop.neuron.typed(name, np.take(pop.live(name), self._ranks))
 
     def set(self, values: dict) -> None:
         """Set attributes from a dict: each value is a number, an array of the view's size
@@ -313,12 +313,12 @@ class IndividualNeuron:
         """The neuron's coordinates in the population's geometry."""
         return self.population.coordinates_from_rank(self.rank)
 
-    def get(self, name: str) -> float:
+    def get(self, name: str) -> float | int | bool:
         pop = self.population
         pop.check_attribute(name, f"Neuron {self.rank} of {pop.name}")
         if name in pop.neuron.shared:
             return pop.get(name)
-        return float(pop.live(name).flat[self.rank])
+        return pop.neuron.typed(name, pop.live(name).flat[self.rank:self.rank + 1])[0].item()
 
     def set(self, values: dict) -> None:
         """Set attributes from a dict of numbers (a population-wide attribute is set for the

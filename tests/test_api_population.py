@@ -81,6 +81,17 @@ def test_distributions_draw_with_the_network_generator():
         ann.Normal(0.0, -1.0)
 
 
+def test_int_and_bool_attributes_read_as_annarchy_through_every_path():
+    pop = ann.Network().create(3, ann.Neuron(parameters="a = 2.7 : int\nb = 1 : bool\n"
+                                                        "c = 1.9 : int, population"))
+    pop.a = [1.5, -2.5, 3.0]
+    assert pop.a.dtype == np.int64 and pop.get("a").tolist() == [1, -2, 3]
+    assert pop.b.dtype == np.bool_ and pop.c == 1 and type(pop.c) is int
+    assert pop[1:3].a.tolist() == [-2, 3] and pop[[0]].b.tolist() == [True]
+    n = pop.neuron(1)
+    assert (n.a, type(n.a), n.b, type(n.b), n.c) == (-2, int, True, bool, 1)
+
+
 # -- sum(target) --------------------------------------------------------------------------------
 
 def test_sum_is_the_summed_input_of_a_target_after_the_last_step(rng):
