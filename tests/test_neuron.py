@@ -218,9 +218,10 @@ def test_projection_cannot_read_a_population_wide_rate():
     net = ann.Network()
     inp = net.create(8, ann.Neuron(parameters={"r": 0.0}))  # ANNarchy 5: a dict is global
     post = net.create(8, ann.Neuron(equations="r = sum(exc)"))
-    net.connect(Convolution(inp, post, "exc")).connect_filter(np.ones(3))
     with pytest.raises(ann.InvalidValueError, match=r"pre\.r.*population-wide.*locality='local'"):
-        net.compile()
+        Convolution(inp, post, "exc")  # refused at the call, not at compile()
+    assert net.projections == []
+    net.compile()  # nothing half-built
 
 
 def test_float32_and_networks_with_their_own_dt():
