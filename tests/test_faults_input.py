@@ -208,7 +208,7 @@ def test_oversized_expressions_are_refused_with_the_limit(make, patterns):
     started = time.perf_counter()
     with rejected(EQUATION, *patterns):
         make()
-    assert time.perf_counter() - started < 5.0
+    assert time.perf_counter() - started < 20.0  # refused, not hung (even on a busy machine)
     assert default_network().projections == []
     still_works()
 
