@@ -131,6 +131,13 @@ class _NumpyOps:
     def philox(self, counter: Sequence, key: Sequence, rounds: int) -> tuple:
         return _philox(self, counter, key, rounds)
 
+    def cell(self, value, name: str) -> _Cell:
+        return _Cell(value)
+
+    def repeat(self, count: int, body: Callable) -> None:
+        for k in range(count):
+            body(k)
+
     def uniform(self, words: Sequence, open_: bool):
         one = 1 if open_ else 0
         if self.dtype == np.float32:
@@ -200,6 +207,38 @@ class _NumpyOps:
 
     def any_(self, *conditions):
         return functools.reduce(np.logical_or, conditions)
+
+
+class _Cell:
+    """A value the description updates (NumPy: the array itself)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def get(self):
+        return self.value
+
+    def set(self, value) -> None:
+        self.value = value
+
+
+class _BufferCell:
+    """A value the description updates, in a stage: a local buffer (one slot per lane)."""
+
+    def __init__(self, ops: _TEOps, value, name: str):
+        value = ops.f(value)
+        tirx = ops.tirx
+        self.ops = ops
+        self.buffer = tirx.decl_buffer((ops.lanes,), str(value.ty), name=name, scope="global")
+        ops.allocations.append(tirx.AllocBuffer(self.buffer))
+        self.set(value)
+
+    def get(self):
+        return self.ops.tirx.BufferLoad(self.buffer, [self.ops.lane])
+
+    def set(self, value) -> None:
+        self.ops.statements.append(self.ops.tirx.BufferStore(self.buffer, value,
+                                                             [self.ops.lane]))
 
 
 class _TEOps:
@@ -275,6 +314,18 @@ class _TEOps:
 
     def philox(self, counter: Sequence, key: Sequence, rounds: int) -> tuple:
         return _philox(self, counter, key, rounds)
+
+    def cell(self, value, name: str) -> _BufferCell:
+        return _BufferCell(self, value, name)
+
+    def repeat(self, count: int, body: Callable) -> None:
+        """`body(k)` for k = 0..count-1, as a TIR loop (its statements emitted once)."""
+        tirx = self.tirx
+        outer, self.statements = self.statements, []
+        k = tirx.Var("rng_attempt", "int32")
+        body(k)
+        outer.append(tirx.For(k, 0, count, tirx.ForKind.SERIAL, tirx.SeqStmt(self.statements)))
+        self.statements = outer
 
     def uniform(self, words: Sequence, open_: bool):
         tirx = self.tirx
@@ -398,14 +449,23 @@ def _counter(ops, neuron, step, draw_index: int, call: int) -> tuple:
             step_high = ops.word(ops.tirx.shift_right(step, ops.tirx.const(32, _base(step))))
         else:  # a 32-bit step expression has no high word
             step_high = 0
-    return neuron, step_low, step_high, draw_index | call << 16
+    if isinstance(call, numbers.Integral):
+        return neuron, step_low, step_high, draw_index | call << 16
+    tirx = ops.tirx  # a loop variable (Gamma's attempts)
+    return neuron, step_low, step_high, tirx.bitwise_or(
+        ops.word(draw_index), tirx.shift_left(ops.word(call), ops.word(16)))
 
 
-def _blocks(ops, key, neuron, step, draw_index: int) -> Callable[[int], tuple]:
-    """`block(call)`: the four words of Philox block `call` of this draw."""
+def _blocks(ops, key, neuron, step, draw_index: int) -> Callable:
+    """`block(call)`: the four words of Philox block `call` (an int, or a loop variable)."""
 
     @functools.cache
-    def block(call: int) -> tuple:
+    def constant(call: int) -> tuple:
+        return ops.philox(_counter(ops, neuron, step, draw_index, call), key, ROUNDS)
+
+    def block(call) -> tuple:
+        if isinstance(call, numbers.Integral):
+            return constant(call)
         return ops.philox(_counter(ops, neuron, step, draw_index, call), key, ROUNDS)
 
     return block
@@ -524,22 +584,27 @@ def _gamma(ops, alpha, beta, block: Callable[[int], tuple]):
     d = _arith(ops, lambda o, a: a - o.f(1.0 / 3.0), shape)
     c = _arith(ops, lambda o, d: o.f(1.0) / o.sqrt(o.f(9.0) * d), d)
     d, c = ops.bind(ops.f(d), "rng_d"), ops.bind(ops.f(c), "rng_cc")
-    result = d  # when every attempt is rejected (probability < 3.3e-11)
-    for attempt in reversed(range(GAMMA_ATTEMPTS)):
-        words = block(attempt * calls_per_attempt)
+    # The attempts run in order and the first accepted one is kept: `kept` starts negative
+    # (Gamma draws are >= 0), an accepted attempt fills it once. A loop, not 8 copies: the
+    # kernel compiles 4x faster.
+    kept = ops.cell(ops.f(-1.0), "rng_kept")
+
+    def attempt(k) -> None:
+        words = block(k * calls_per_attempt)
         x = ops.bind(_standard_normal(ops, words), "rng_x")
         t = ops.f(1.0) + c * x
         v = ops.bind(t * t * t, "rng_v")
-        if n == 1:
-            u = ops.uniform(words[2:3], open_=True)
-        else:
-            u = ops.uniform(block(attempt * 2 + 1)[:2], open_=True)
+        u = ops.uniform(words[2:3] if n == 1 else block(k * 2 + 1)[:2], open_=True)
         u = ops.bind(u, "rng_u")
         x2 = ops.bind(x * x, "rng_x2")
-        accept = ops.all_(v > ops.f(0.0), ops.any_(
+        accept = ops.all_(kept.get() < ops.f(0.0), v > ops.f(0.0), ops.any_(
             u < ops.f(1.0) - ops.f(_SQUEEZE) * x2 * x2,
             ops.log(u) < ops.f(0.5) * x2 + d * (ops.f(1.0) - v + ops.log(v))))
-        result = ops.select(accept, d * v, result)
+        kept.set(ops.select(accept, d * v, kept.get()))
+
+    ops.repeat(GAMMA_ATTEMPTS, attempt)
+    kept = ops.bind(kept.get(), "rng_kept_value")
+    result = ops.select(kept < ops.f(0.0), d, kept)  # all rejected (probability < 3.3e-11)
     if boost is not False:
         u = ops.uniform(block(GAMMA_ATTEMPTS * calls_per_attempt)[:n], open_=True)
         factor = ops.exp(ops.log(u) / ops.f(alpha))
@@ -619,6 +684,23 @@ def _check_dtype(dtype) -> str:
     return name
 
 
+def _stand_ins(kind: str, fields: tuple, parameters: tuple) -> tuple:
+    """`parameters` with each non-number (a runtime tensor) replaced by a value that passes
+    every rule with the numbers given: None for a clip bound, a neighbour of the other bound
+    for Uniform's, else 1."""
+    result = []
+    for field, p in zip(fields, parameters, strict=True):
+        if p is None or _is_number(p):
+            result.append(p)
+        elif kind in ("Uniform", "DiscreteUniform"):
+            other = parameters[1] if field == "min" else parameters[0]
+            base = other if _is_number(other) else (1 if field == "min" else 0)
+            result.append(base - 1 if field == "min" else base + 1)
+        else:
+            result.append(None if field in ("min", "max") else 1)
+    return tuple(result)
+
+
 def _check_draw(kind: str, parameters: tuple, dtype: str) -> tuple:
     """Numeric parameters validated like the distribution's constructor does, and refused
     when they overflow `dtype`. Runtime values (tensors) pass unchecked."""
@@ -632,10 +714,8 @@ def _check_draw(kind: str, parameters: tuple, dtype: str) -> tuple:
     parameters = tuple(parameters)
     if all(p is None or _is_number(p) for p in parameters):
         parameters = distributions.from_description(kind, parameters).parameters
-    else:
-        for field, p in zip(fields, parameters, strict=True):
-            if p is not None and not hasattr(p, "shape"):  # a tensor: checked by the caller
-                distributions._number(kind, field, p)
+    else:  # the numbers are checked with each runtime value replaced by a valid one
+        distributions.from_description(kind, _stand_ins(kind, fields, parameters))
     limit = float(np.finfo(dtype).max)
     for field, value in zip(fields, parameters, strict=True):
         if _is_number(value) and abs(value) > limit:
