@@ -49,7 +49,9 @@ def show(value, limit: int = 100) -> str:
         text = f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
         return text if len(text) <= limit else text[:limit - 3] + "..."
     try:
-        text = repr(value.item() if isinstance(value, np.generic) else value)
+        numeric = isinstance(value, np.number | np.bool_) and \
+            not isinstance(value, np.timedelta64)
+        text = repr(value.item() if numeric else value)  # datetimes keep their NumPy form
     except Exception:  # a broken __repr__ must not hide the real error
         text = f"a {type(value).__name__}"
     text = " ".join(text.split())

@@ -525,7 +525,7 @@ DATES = np.array(["2020-01-01"] * 36, dtype="datetime64[D]").reshape(6, 6)
     pytest.param(1 + 2j, [r"complex numbers", r"\(1\+2j\)"], id="complex"),
     pytest.param(np.ones((6, 6)) * 1j, [r"complex numbers", r"1j"], id="complex-array"),
     pytest.param(MASKED, [r"masked array", r"mask would be ignored"], id="masked"),
-    pytest.param(DATES, [r"datetimes", r"2020, 1, 1"], id="datetime64"),
+    pytest.param(DATES, [r"datetimes", r"datetime64\('2020-01-01'\)"], id="datetime64"),
     pytest.param(np.timedelta64(3, "s"), [r"timedeltas"], id="timedelta64"),
     pytest.param(["1"] * 6, [r"strings", r"'1'"], id="strings"),
     pytest.param(b"1", [r"b'1'", r"bytes"], id="bytes"),
