@@ -140,14 +140,15 @@ class Network(metaclass=_NetworkType):
         return projection
 
     def monitor(self, obj, variables=None, period: float | None = None,
-                period_offset: float | None = None, start: bool = True, name: str | None = None):
+                period_offset: float | None = None, start: bool = True, name: str | None = None,
+                max_samples: int | None = None):
         """Record variables of one of this network's populations (ANNarchy 5 style)."""
         from .monitor import Monitor
 
         if getattr(obj, "network", self) is not self:
             raise InvalidValueError(f"Network.monitor: {obj!r} belongs to another network")
         return Monitor(obj, variables, period=period, period_offset=period_offset, start=start,
-                       name=name)
+                       name=name, max_samples=max_samples)
 
     def constant(self, name: str, value: float):
         """A Constant of this network (ANNarchy 5's `net.constant`): every equation of its

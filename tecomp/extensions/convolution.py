@@ -306,12 +306,15 @@ class Convolution(_Window):
     def connect_filter(self, weights, delays: float = 0.0, keep_last_dimension: bool = False,
                        padding: float | str = 0.0, subsampling=None) -> "Convolution":
         """One filter: same dims as pre (or one less with keep_last_dimension=True)."""
+        if not isinstance(keep_last_dimension, bool | np.bool_):
+            raise InvalidTypeError(f"Convolution.connect_filter: keep_last_dimension must be "
+                                   f"True or False, got {type(keep_last_dimension).__name__}")
         return self._connect(weights, False, delays, keep_last_dimension, padding, subsampling)
 
     def connect_filters(self, weights, delays: float = 0.0, keep_last_dimension: bool = False,
                         padding: float | str = 0.0, subsampling=None) -> "Convolution":
         """A bank: weights[f] is filter f, post's last axis has one neuron per filter."""
-        if keep_last_dimension:
+        if not isinstance(keep_last_dimension, bool | np.bool_) or keep_last_dimension:
             raise InvalidValueError("Convolution.connect_filters: a bank of filters cannot be "
                                     "combined with keep_last_dimension=True")
         return self._connect(weights, True, delays, False, padding, subsampling)
