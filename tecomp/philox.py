@@ -81,6 +81,7 @@ from . import distributions
 from .errors import InvalidTypeError, InvalidValueError
 
 if TYPE_CHECKING:  # annotations only: the NumPy half must not need TVM
+    from tvm.te import Tensor
     from tvm.tirx import PrimExpr
 
 MULTIPLIERS = (0xD2511F53, 0xCD9E8D57)
@@ -818,7 +819,8 @@ def _stage(name: str, size: int, inputs: list, outputs: list[str], body: Callabl
     ``size % lanes`` neurons run one by one."""
     from tvm import te, tirx
 
-    size = _check_index("size", size, 2**31 - 1)
+    if _check_index("size", size, 2**31 - 1) == 0:
+        raise InvalidValueError("size must be at least 1")
     parallel = size >= _PARALLEL_FROM if parallel is None else bool(parallel)
     dtype = outputs[0] if outputs[0] in DTYPES else "float32"
     lanes = 8  # uint32 words fill a 256-bit register; doubles take two
@@ -853,9 +855,8 @@ def _stage(name: str, size: int, inputs: list, outputs: list[str], body: Callabl
                                   tirx.ForKind.SERIAL, tirx.SeqStmt([*allocations, one])))
         return loops[0] if len(loops) == 1 else tirx.SeqStmt(loops)
 
-    result = te.extern([(size,)] * len(outputs), inputs, fcompute, name=name,
-                       dtype=list(outputs))
-    return result
+    return te.extern([(size,)] * len(outputs), inputs, fcompute, name=name,
+                     dtype=list(outputs))
 
 
 def _key_loads(seed, inputs: list) -> Callable:
@@ -881,7 +882,7 @@ def _step_expr(step):
 
 def draw_stage(kind: str, parameters: tuple, seed, step, size: int, draw_index: int,
                dtype: str = "float64", name: str | None = None,
-               parallel: bool | None = None):
+               parallel: bool | None = None) -> Tensor:
     """A TE stage ``R`` of shape (size,) with ``R[i]`` = the draw of `kind` for neuron `i`
     at `step`; read it in the update's `te.compute` as ``R[i]``.
 
@@ -920,7 +921,7 @@ def draw_te(kind: str, parameters: tuple, seed, neuron_index, step, draw_index: 
 
 
 def words_stage(seed, step, size: int, draw_index: int, call: int = 0,
-                parallel: bool | None = None) -> tuple:
+                parallel: bool | None = None) -> tuple[Tensor, ...]:
     """`random_words` in a kernel: 4 uint32 tensors of shape (size,) from one stage (one
     Philox block per neuron)."""
     draw_index = _check_index("draw_index", draw_index, MAX_DRAW_INDEX)
@@ -938,7 +939,7 @@ def words_stage(seed, step, size: int, draw_index: int, call: int = 0,
     return tuple(stage)
 
 
-def philox4x32_stage(counter: Sequence, key, rounds: int = ROUNDS) -> tuple:
+def philox4x32_stage(counter: Sequence, key, rounds: int = ROUNDS) -> tuple[Tensor, ...]:
     """Philox4x32 in a kernel: `counter` is 4 uint32 tensors of one shape (n,), `key` two
     ints or a (2,) uint32 tensor; returns 4 uint32 tensors of shape (n,)."""
     from tvm import te

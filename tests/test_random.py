@@ -218,28 +218,49 @@ def test_uniform_01_is_the_raw_uniform():
 
 
 def test_runtime_parameters_and_constant_seed(tvm_modules):
-    """Parameters from (1,) tensors, an int seed compiled in, and a consumer te.compute that
-    reads the stage, as an update kernel would."""
+    """Parameters from (1,) tensors (ANNarchy allows global parameters as arguments), an int
+    seed compiled in, and consumer te.computes that read the stages, as an update would."""
     tvm, te, tirx, build = tvm_modules
     size = 4099
     step = te.var("step", "int64")
-    mu, sigma = te.placeholder((1,), "float64", "mu"), te.placeholder((1,), "float64", "sigma")
+    one = {name: te.placeholder((1,), "float64", name) for name in ("mu", "sigma", "alpha",
+                                                                   "low", "high")}
     x = te.placeholder((size,), "float64", "x")
-    draws = philox.draw_stage("Normal", (mu, sigma, None, 3.0), SEED, step, size, DRAW)
-    update = te.compute((size,), lambda i: x[i] * tirx.const(0.5, "float64") + draws[i],
+    stages = [
+        ("Normal", (one["mu"], one["sigma"], None, 3.0)),
+        ("Gamma", (one["alpha"], 2.0, None, None)),  # alpha < 1 or not: decided at run time
+        ("DiscreteUniform", (one["low"], one["high"])),
+    ]
+    draws = [philox.draw_stage(kind, p, SEED, step, size, DRAW + k)
+             for k, (kind, p) in enumerate(stages)]
+    update = te.compute((size,), lambda i: x[i] * tirx.const(0.5, "float64") + draws[0][i],
                         name="update")
+    def copy(stage, name):
+        return te.compute((size,), lambda i: stage[i], name=name)
+
+    rest = [copy(d, f"copy{k}") for k, d in enumerate(draws[1:])]
     other = te.compute((size,), lambda i: philox.draw_te(
-        "Uniform", (0.0, 1.0), SEED, i, step, DRAW + 1, "float64", size=size), name="other")
+        "Uniform", (0.0, 1.0), SEED, i, step, DRAW + 5, "float64", size=size), name="other")
     lib = build.compile_module(tvm.IRModule({"main": te.create_prim_func(
-        [mu, sigma, x, step, update, other])}))
-    args = [build.aligned_copy(np.array([v]), "float64") for v in (0.5, 1.5)]
+        [*one.values(), x, step, update, *rest, other])}))
     xs = build.aligned_copy(np.linspace(-1, 1, size), "float64")
-    out, out2 = build.aligned_empty((size,), "float64"), build.aligned_empty((size,), "float64")
-    lib["main"](*args, xs, 9, out, out2)
-    want = philox.draw_numpy("Normal", (0.5, 1.5, None, 3.0), SEED, np.arange(size), 9, DRAW)
-    _assert_twin(out - xs * 0.5, want, "Normal", (0.5, 1.5, None, 3.0))
-    np.testing.assert_array_equal(out2, philox.draw_numpy("Uniform", (0.0, 1.0), SEED,
-                                                          np.arange(size), 9, DRAW + 1))
+    neurons = np.arange(size)
+    for alpha in (0.4, 2.5):
+        values = {"mu": 0.5, "sigma": 1.5, "alpha": alpha, "low": -2.0, "high": 5.0}
+        args = [build.aligned_copy(np.array([values[n]]), "float64") for n in one]
+        outs = [build.aligned_empty((size,), "float64") for _ in range(4)]
+        lib["main"](*args, xs, 9, *outs)
+        for k, (kind, _) in enumerate(stages):
+            numbers = {"Normal": (0.5, 1.5, None, 3.0), "Gamma": (alpha, 2.0, None, None),
+                       "DiscreteUniform": (-2, 5)}[kind]
+            got = outs[0] - xs * 0.5 if k == 0 else outs[k]
+            want = philox.draw_numpy(kind, numbers, SEED, neurons, 9, DRAW + k)
+            if k == 0:  # the update's own FMA adds a rounding
+                np.testing.assert_allclose(got, want, rtol=0, atol=1e-14)
+            else:
+                _assert_twin(got, want, kind, numbers)
+        np.testing.assert_array_equal(outs[3], philox.draw_numpy(
+            "Uniform", (0.0, 1.0), SEED, neurons, 9, DRAW + 5))
 
 
 # ---------------------------------------------------------------------------------------------
