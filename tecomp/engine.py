@@ -19,6 +19,13 @@ Population-wide operations (`mean(r)`, ...) are one-value buffers: a reduction k
 them at the end of each step from the values the step ended with, and the next step's
 update reads them (0 before the first step, and again after reset()). Constants are
 one-value buffers too, shared with their `Constant`, which writes a new value into them.
+
+Random draws inside equations are computed by the update kernels (`tecomp.philox`) from the
+population's seed words, derived from the network's seed (`Network(seed=...)`, else
+DEFAULT_SEED) and the population's rank, and from a draw counter: the number of steps this
+network has run since compile(). The counter goes on through reset(), so a reset network
+draws new numbers (as ANNarchy's generator goes on); a network compiled again with the same
+seed draws the same ones.
 """
 
 import contextlib
@@ -28,12 +35,15 @@ import time
 import numpy as np
 import tvm
 
-from . import constants, denormals
+from . import constants, denormals, philox
 from .build import aligned_copy, aligned_empty
 from .errors import InvalidValueError, NetworkStateError
 from .kernels import compile_kernel
 from .plan import network_plan
 
+# The seed of a network that has none (a network normally has one: Network(seed=...) or a
+# drawn one).
+DEFAULT_SEED = 0x7EC0_5EED
 
 class Engine:
     def __init__(self, net, tuned: bool = True):
@@ -68,6 +78,13 @@ class Engine:
         # population-wide operations: globals[pop]["mean(r)"], 0 until a step has ended
         self.globals = {k.population: {name: aligned_copy(np.zeros(1), dtype)
                                        for name in k.spec.outputs} for k in plan.reductions}
+        # random draws: the seed words of each population that draws, and the draw counter
+        seed = getattr(net, "seed", None)
+        seed = DEFAULT_SEED if seed is None else int(seed)
+        self.draw_counter = 0  # steps run since compile(); kernels with draws read it
+        self.seed_words = {k.population: aligned_copy(np.array(philox.split_seed(
+            philox.derive_seed(seed, net.populations.index(k.population)))), "uint32")
+            for k in plan.updates if k.spec.draws}
         # constants the updates read, one buffer each, kept in step by the Constant
         table = constants.visible(net)
         self.constants = {}
@@ -134,9 +151,13 @@ class Engine:
                 feeds = [self.outputs[p].reshape(-1) for t in spec.targets
                          for p in self.net.projections if p.post is pop and p.target == t]
                 ones = [self._one_value(pop, a, parity) for a in spec.scalars]
-                args = [state[a][parity].reshape(-1) for a in spec.inputs] + ones + feeds + \
-                       [state[v][1 - parity].reshape(-1) for v in spec.outputs]
-                calls.append((functions[spec], tuple(tensor(b) for b in args), None))
+                random = [self.seed_words[pop]] if spec.draws else []
+                args = [state[a][parity].reshape(-1) for a in spec.inputs] + ones + random + \
+                       feeds + [state[v][1 - parity].reshape(-1) for v in spec.outputs]
+                function = functions[spec]
+                if spec.draws:  # the draw counter goes in after the seed words
+                    function = self._counted(function, len(spec.inputs) + len(ones) + 1)
+                calls.append((function, tuple(tensor(b) for b in args), None))
             for k in self.plan.reductions:  # from the values the step ends with
                 pop, spec = k.population, k.spec
                 args = [self.state[pop][a][1 - parity].reshape(-1) for a in spec.inputs] + \
@@ -147,6 +168,13 @@ class Engine:
         self._snapshots = [[(ring, self.state[pop][var][parity])
                             for (pop, var), ring in self.rings.items()] for parity in (0, 1)]
         return plans
+
+    def _counted(self, function, at: int):
+        """`function` with the draw counter (a scalar argument) put in at position `at`."""
+        def call(*args):
+            return function(*args[:at], self.draw_counter, *args[at:])
+
+        return call
 
     def _one_value(self, pop, name: str, parity: int) -> np.ndarray:
         """The buffer of a one-value input of an update: t, a population-wide parameter, a
@@ -174,6 +202,7 @@ class Engine:
                         length, delay, by_slot = slots
                         args = by_slot[(step + 1 - delay) % length]
                     fn(*args)
+                self.draw_counter += 1
                 self.steps = step + 1
                 for ring, live in self._snapshots[self.steps % 2]:
                     np.copyto(ring[self.steps % len(ring)], live)

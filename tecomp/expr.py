@@ -18,9 +18,11 @@ spec and be part of a cache key:
     ("not", a)                     not (conditions only)
     ("global", "mean(r)")          a population-wide operation of the neuron language
                                    (mean, max, min, norm1, norm2 of a per-neuron variable)
-    ("rand", "Normal", (0.0, 1.0, None, None), 0)
+    ("rand", "Normal", 0, (mu, sigma, None, None))
                                    a random draw of the neuron language: the distribution,
-                                   its parameters and the draw's index within the update
+                                   the draw's index within the update, and its parameters
+                                   (trees: numbers or one-value names; None where a clip
+                                   bound of the distribution class is absent)
 
 The neuron language also writes ANNarchy's `if condition: a else: b` (nested without
 parentheses, `if a: if b: 1 else: 2 else: 3`, or inside them), parsed into the same
@@ -79,8 +81,9 @@ class Kind(StrEnum):
     __repr__ = str.__repr__
 
 
+# Nodes without sub-trees (a random draw has its parameters as sub-trees).
 LEAVES = frozenset({Kind.CONST, Kind.VAR, Kind.PRE, Kind.SUM, Kind.LET, Kind.DERIV,
-                    Kind.GLOBAL, Kind.RAND})
+                    Kind.GLOBAL})
 _BINARY = frozenset({Kind.BIN, Kind.CMP, Kind.BOOL})  # (kind, op, a, b)
 _UNARY_KINDS = frozenset({Kind.NEG, Kind.NOT})  # (kind, a)
 
@@ -158,6 +161,19 @@ REDUCTIONS = {r.name: r for r in (
     Reduction("norm1", lambda v: float(np.sum(np.abs(v), dtype=np.float64))),
     Reduction("norm2", lambda v: float(np.sqrt(np.sum(np.square(v, dtype=np.float64))))),
 )}
+
+
+@dataclass(frozen=True)
+class Draw:
+    """A random distribution the neuron language may call, `Normal(0.0, 0.1)`: a fresh draw
+    per neuron and per step. `arity` positional arguments, each a number or a one-value name
+    (a population-wide parameter, a Constant); `check(arguments)` takes their trees,
+    validates the numbers (raising the distribution's error) and returns the trees of the
+    distribution's full parameter tuple, None where the call leaves a clip bound absent."""
+
+    name: str
+    arity: int
+    check: Callable[[tuple], tuple]  # argument trees -> parameter trees (None: absent)
 
 
 def global_name(operation: str, variable: str) -> str:
@@ -243,7 +259,10 @@ class _IfSyntax:
     and the second branch to the end of the expression or of the group. Each piece is
     parsed at its own column, so errors point into the user's line; a parenthesised `if`
     inside a larger expression is replaced by a name of the same length while the rest is
-    parsed. A Python conditional (`a if c else b`) is left to Python's parser."""
+    parsed. A Python conditional (`a if c else b`) is left to Python's parser.
+
+    The tokens are matched once, in linear time (brackets, each `if` with its ':' and its
+    `else:`), and more than MAX_DEPTH nested ifs are refused before any piece is parsed."""
 
     def __init__(self, converter: "_Converter", source: str, offset: int):
         self.converter, self.source, self.offset = converter, source, offset
@@ -256,9 +275,10 @@ class _IfSyntax:
         self.placeholders: dict[str, Expr] = {}
 
     def parse(self, truth: bool) -> Expr:
-        if not self.tokens or any(t.start[0] != 1 for t in self.tokens):
-            return self.converter.convert(self.source, self.offset, "truth" if truth else "value")
-        return self.region(0, len(self.tokens), "truth" if truth else "value")
+        mode = "truth" if truth else "value"
+        if not self.tokens or any(t.start[0] != 1 for t in self.tokens) or not self.match():
+            return self.converter.convert(self.source, self.offset, mode)
+        return self.region(0, len(self.tokens), mode, 0)
 
     # -- tokens ---------------------------------------------------------------------------
     def text(self, i: int) -> str:
@@ -267,47 +287,69 @@ class _IfSyntax:
     def column(self, i: int) -> int:
         return self.offset + self.tokens[i].start[1]
 
-    def opens(self, i: int, lo: int) -> bool:
-        """Whether token i is an `if` that starts an expression (ANNarchy's form)."""
-        return self.text(i) == "if" and (i == lo or self.text(i - 1) in (":", "(", ",", "="))
-
-    def closes(self, i: int, hi: int) -> bool:
-        """Whether token i is the `else` of ANNarchy's form (followed by ':')."""
-        return self.text(i) == "else" and i + 1 < hi and self.text(i + 1) == ":"
-
-    def depths(self, lo: int, hi: int):
-        """(index, depth) of the tokens lo..hi-1, the depth counted from lo."""
-        depth = 0
-        for i in range(lo, hi):
-            if self.text(i) in ")]}":
-                depth -= 1
-            yield i, depth
-            if self.text(i) in "([{":
-                depth += 1
-
     def fail(self, message: str, i: int) -> EquationError:
         return EquationError(message, self.line, self.column(i))
 
+    def match(self) -> bool:
+        """Pair the tokens: `closing[i]` for each opening bracket, `colon[i]` and `orelse[i]`
+        (the index of its `else`) for each `if` that opens an expression, `next_colon[i]` the
+        next ':' at the same bracket depth. False when the brackets do not pair (Python's
+        parser then says where)."""
+        n = len(self.tokens)
+        texts = [t.string for t in self.tokens]
+        self.depth, self.closing, self.colon, self.orelse = [0] * n, {}, {}, {}
+        self.opening = set()
+        brackets: list[int] = []
+        pending: dict[int, list[int]] = {}  # per depth: ifs waiting for their colon or else
+        for i, text in enumerate(texts):
+            if text in ")]}":
+                if not brackets:
+                    return False
+                self.closing[brackets.pop()] = i
+            depth = self.depth[i] = len(brackets)
+            if text in "([{":
+                brackets.append(i)
+            elif text == "if" and (i == 0 or texts[i - 1] in (":", "(", ",", "=")):
+                self.opening.add(i)
+                pending.setdefault(depth, []).append(i)
+            elif text == ":" and i and texts[i - 1] != "else":
+                waiting = [j for j in pending.get(depth, ())[-1:] if j not in self.colon]
+                if waiting:
+                    self.colon[waiting[0]] = i
+            elif text == "else" and i + 1 < n and texts[i + 1] == ":":
+                stack = pending.get(depth, [])
+                while stack and stack[-1] not in self.colon:
+                    stack.pop()  # an if without its colon: reported when it is parsed
+                if stack:
+                    self.orelse[stack.pop()] = i
+        if brackets:
+            return False
+        self.next_colon, last = [n] * n, {}
+        for i in range(n - 1, -1, -1):
+            self.next_colon[i] = last.get(self.depth[i], n)
+            if texts[i] == ":":
+                last[self.depth[i]] = i
+        return True
+
     # -- pieces ---------------------------------------------------------------------------
-    def region(self, lo: int, hi: int, mode: str) -> Expr:
-        """The tokens lo..hi-1 as one expression (`mode` as `_Converter.convert`)."""
+    def region(self, lo: int, hi: int, mode: str, level: int) -> Expr:
+        """The tokens lo..hi-1 as one expression (`mode` as `_Converter.convert`); `level`
+        counts the ifs around it."""
         if lo >= hi:
             after = self.tokens[lo - 1].end[1] if lo > 0 else 0
             raise EquationError("expected an expression here", self.line, self.offset + after)
-        if self.opens(lo, lo):
-            return self.ite(lo, hi)
+        if lo in self.opening:
+            return self.ite(lo, hi, level)
         text = list(self.source)
-        depth = dict(self.depths(lo, hi))
         i = lo
         while i < hi:
-            if self.text(i) == "if" and any(self.text(j) == ":" and depth[j] == depth[i]
-                                            for j in range(i + 1, hi)):
+            if self.text(i) == "if" and i not in self.opening and self.next_colon[i] < hi:
                 raise self.fail("'if condition: a else: b' must start an expression (right "
                                 "after '=', ':' or '('); put it in parentheses, e.g. "
                                 "2 * (if c: a else: b)", i)
-            if self.text(i) == "(" and i + 1 < hi and self.opens(i + 1, i + 1):
-                close = self.closing(i, hi)
-                tree = self.ite(i + 1, close)
+            if self.text(i) == "(" and i + 1 in self.opening:
+                close = self.closing[i]
+                tree = self.ite(i + 1, close, level)
                 start, end = self.tokens[i + 1].start[1], self.tokens[close - 1].end[1]
                 name = f"_{len(self.placeholders)}_".ljust(end - start, "_")
                 text[start:end] = name
@@ -319,37 +361,23 @@ class _IfSyntax:
         return self.converter.convert("".join(text[start:end]), self.offset + start, mode,
                                       self.placeholders)
 
-    def closing(self, i: int, hi: int) -> int:
-        """The index of the ')' matching the '(' at i."""
-        for j, depth in self.depths(i + 1, hi):
-            if depth < 0:
-                return j
-        raise self.fail("this '(' is never closed", i)
-
-    def ite(self, lo: int, hi: int) -> Expr:
+    def ite(self, lo: int, hi: int, level: int) -> Expr:
         """`if c: a else: b` over tokens lo..hi-1 (token lo is the `if`)."""
-        colon = next((j for j, d in self.depths(lo + 1, hi) if d == 0 and self.text(j) == ":"),
-                     None)
-        if colon is None or self.text(colon - 1) == "else":
+        if level >= MAX_DEPTH:
+            raise EquationError(f"the expression is nested too deeply to parse (more than "
+                                f"{MAX_DEPTH} ifs inside each other); {_LIMITS}",
+                                _short(self.line))
+        colon, found = self.colon.get(lo), self.orelse.get(lo)
+        if colon is None or colon >= hi:
             raise self.fail("this if needs ':' after its condition, as in "
                             "'if condition: a else: b'", lo)
-        pending, found = 0, None
-        for j, depth in self.depths(colon + 1, hi):
-            if depth:
-                continue
-            if self.opens(j, colon + 1):
-                pending += 1
-            elif self.closes(j, hi):
-                if not pending:
-                    found = j
-                    break
-                pending -= 1
-        if found is None:
+        if found is None or found >= hi:
             raise self.fail("this if has no 'else:'; write 'if condition: a else: b' (both "
                             "branches are computed, one is kept)", lo)
-        condition = self.region(lo + 1, colon, "condition")
-        return (Kind.CALL, ITE.name, (condition, self.region(colon + 1, found, "value"),
-                                      self.region(found + 2, hi, "value")))
+        condition = self.region(lo + 1, colon, "condition", level + 1)
+        return (Kind.CALL, ITE.name, (condition,
+                                      self.region(colon + 1, found, "value", level + 1),
+                                      self.region(found + 2, hi, "value", level + 1)))
 
 
 _LIMITS = (f"an expression may have at most {MAX_NODES} nodes (numbers, names, operators, "
@@ -536,6 +564,8 @@ class _Converter:
                 raise self.fail(f"{name}() takes one per-neuron variable of this neuron, e.g. "
                                 f"{name}(r) (a population-wide {name})", node)
             return (Kind.GLOBAL, global_name(name, node.args[0].id))
+        if isinstance(self.functions.get(name), Draw):
+            return self.draw(node, self.functions[name])
         if node.keywords:
             raise self.fail(f"{name}() takes no keyword arguments", node)
         if name == "sum":
@@ -570,6 +600,28 @@ class _Converter:
         return fold(substitute(body, table), self.functions,
                     lambda part, why: self.fail(f"the constant expression {to_source(part)} "
                                                 f"has no finite value ({why})", node))
+
+    def draw(self, node: ast.Call, draw: Draw) -> Expr:
+        """A random draw: (RAND, name, index, parameters), numbered in source order."""
+        name = draw.name
+        if node.keywords or len(node.args) != draw.arity:
+            raise self.fail(f"{name}() in an equation takes {draw.arity} argument(s), numbers or "
+                            "population-wide parameters, given by position (as in ANNarchy; "
+                            "clip the result with min/max flags or clip())", node)
+        args = []
+        for a in node.args:
+            tree = self(a)
+            if tree[0] not in (Kind.CONST, Kind.VAR):
+                raise self.fail(f"an argument of {name}() must be a number or a population-wide "
+                                f"parameter, got {to_source(tree)}", a)
+            args.append(tree)
+        try:
+            full = draw.check(tuple(args))
+        except (ValueError, TypeError) as err:
+            raise self.fail(str(err), node) from None
+        index = self.draws
+        self.draws += 1
+        return (Kind.RAND, name, index, full)
 
     def condition(self, node: ast.AST) -> Expr:
         if isinstance(node, ast.Compare):
@@ -619,11 +671,27 @@ def names(expr: Expr, kind: Kind) -> set[str]:
     return found
 
 
+def draws(expr: Expr) -> list[Expr]:
+    """The random draws of a tree, by index."""
+    found, stack, seen = set(), [expr], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node[0] == Kind.RAND:
+            found.add(node)
+        stack.extend(children(node))
+    return sorted(found, key=lambda node: node[2])
+
+
 def children(expr: Expr) -> tuple[Expr, ...]:
     """The sub-trees of a node; the only place besides `rebuild` that knows node shapes."""
     kind = expr[0]
     if kind == Kind.CALL:
         return expr[2]
+    if kind == Kind.RAND:
+        return tuple(p for p in expr[3] if p is not None)
     if kind in _BINARY:
         return (expr[2], expr[3])
     if kind in _UNARY_KINDS:
@@ -636,6 +704,10 @@ def rebuild(expr: Expr, kids: tuple[Expr, ...]) -> Expr:
     kind = expr[0]
     if kind == Kind.CALL:
         return (kind, expr[1], tuple(kids))
+    if kind == Kind.RAND:
+        rest = iter(kids)
+        return (kind, expr[1], expr[2], tuple(None if p is None else next(rest)
+                                              for p in expr[3]))
     if kind in _BINARY:
         return (kind, expr[1], *kids)
     if kind in _UNARY_KINDS:
@@ -672,7 +744,7 @@ def to_source(expr: Expr) -> str:
     if kind == Kind.GLOBAL:
         return expr[1]
     if kind == Kind.RAND:
-        return f"{expr[1]}{expr[2]}"
+        return f"{expr[1]}({', '.join(to_source(p) for p in expr[3] if p is not None)})"
     if kind == Kind.CALL:
         return f"{expr[1]}({', '.join(map(to_source, expr[2]))})"
     if kind == Kind.NEG:

@@ -34,7 +34,9 @@ def _tensors(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None) -> list:
 
 def signature(spec: WindowSpec | NeuronSpec) -> list[tuple[tuple[int, ...], str]]:
     """(shape, dtype) of each kernel argument, in call order."""
-    return [(tuple(int(n) for n in t.shape), str(t.dtype)) for t in _tensors(spec)]
+    # a scalar argument (the draw counter of an update with random draws) has shape ()
+    return [(tuple(int(n) for n in t.shape), str(t.dtype)) if hasattr(t, "shape") else
+            ((), str(t.ty)) for t in _tensors(spec)]
 
 
 def prim_func(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None) -> tvm.IRModule:

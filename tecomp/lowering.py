@@ -24,6 +24,7 @@ from types import SimpleNamespace
 
 from tvm import te, tirx
 
+from . import philox
 from .expr import (
     ARITHMETIC,
     CASTS,
@@ -59,8 +60,8 @@ def to_te(expr: Expr, leaf, dtype: str):
     kind = expr[0]
     if kind == Kind.CONST:
         return tirx.const(expr[1], dtype)
-    if kind in (Kind.VAR, Kind.PRE, Kind.SUM, Kind.LET, Kind.GLOBAL):
-        return leaf(expr)
+    if kind in (Kind.VAR, Kind.PRE, Kind.SUM, Kind.LET, Kind.GLOBAL, Kind.RAND):
+        return leaf(expr)  # a random draw is a stage of its own (see `neuron`)
     args = [to_te(c, leaf, dtype) for c in children(expr)]
     if kind == Kind.NEG:
         return -args[0]
@@ -248,14 +249,22 @@ def _tap_index(spec: WindowSpec, out, rk, table) -> tuple:
 def neuron(spec: NeuronSpec):
     """TE for a population update: one elementwise stage with one output per variable.
 
-    Inputs: the per-neuron attributes read (flat), the one-value ones (shape (1,)), then each
-    target's projection outputs (flat). Each output binds the lets it needs with `Let`, so a
-    value used twice is written (and computed) once per output, not once per use.
+    Inputs: the per-neuron attributes read (flat), the one-value ones (shape (1,)), with
+    random draws the seed words ((2,) uint32) and the draw counter (an int64 scalar), then
+    each target's projection outputs (flat). Each output binds the lets it needs with `Let`,
+    so a value used twice is written (and computed) once per output, not once per use.
+
+    Each random draw is a stage of its own before the update (`tecomp.philox.draw_stage`:
+    Philox4x32-10 of (neuron, counter, draw index) under the seed, one loop over the
+    neurons), read as `R[i]`; a parameter that is no number is read from a one-value stage.
     """
     dtype = spec.dtype
     attrs = {a: te.placeholder((spec.size,), dtype, f"in_{a}") for a in spec.inputs}
     scalars = {a: te.placeholder((1,), dtype, f"one_{k}_{re.sub(r'[^A-Za-z0-9_]', '_', a)}")
                for k, a in enumerate(spec.scalars)}
+    random = [te.placeholder((2,), "uint32", "rng_seed"),
+              te.var("rng_step", "int64")] if spec.draws else []
+    stages = {node: _draw_stage(node, spec, random, scalars) for node in spec.draws}
     feeds = {t: [te.placeholder((spec.size,), dtype, f"sum_{t}_{k}") for k in range(n)]
              for t, n in zip(spec.targets, spec.target_counts, strict=True)}
     lets = dict(spec.lets)
@@ -263,12 +272,14 @@ def neuron(spec: NeuronSpec):
     def body(i):
         def value(expr: Expr, bound: dict):
             def leaf(node):
-                kind, name = node
+                kind, name = node[:2]
                 if kind == Kind.SUM:
                     parts = [p[i] for p in feeds.get(name, ())]
                     return sum(parts[1:], parts[0]) if parts else tirx.const(0.0, dtype)
                 if kind == Kind.LET:
                     return bound[name]
+                if kind == Kind.RAND:
+                    return stages[node][i]
                 return scalars[name][0] if name in scalars else attrs[name][i]  # var, global
 
             return to_te(expr, leaf, dtype)
@@ -285,7 +296,8 @@ def neuron(spec: NeuronSpec):
 
     outputs = te.compute((spec.size,), body, name=Stage.UPDATE)
     outputs = list(outputs) if isinstance(outputs, list | tuple) else [outputs]
-    inputs = [*attrs.values(), *scalars.values(), *itertools.chain.from_iterable(feeds.values())]
+    inputs = [*attrs.values(), *scalars.values(), *random,
+              *itertools.chain.from_iterable(feeds.values())]
     return inputs, outputs
 
 
@@ -352,6 +364,31 @@ def _reduce_part(name: str, combine: str, term, x, start: int, length: int):
                                                   axis=axis), name=name)
     reducer = te.max if combine == "max" else te.min
     return te.compute((1,), lambda _: reducer(x[start + axis], axis=axis), name=name)
+
+
+def _draw_stage(node: Expr, spec: NeuronSpec, random: list, scalars: dict):
+    """The stage of one random draw: (size,) values. Its parameters are numbers, or (1,)
+    tensors: a one-value input itself, or a (1,) stage computing the parameter from them
+    (e.g. an int parameter read as an int)."""
+    dtype = spec.dtype
+    parameters = []
+    for k, tree in enumerate(node[3]):
+        if tree is None or tree[0] == Kind.CONST:
+            parameters.append(None if tree is None else tree[1])
+        elif tree[0] == Kind.VAR:
+            parameters.append(scalars[tree[1]])
+        else:
+            parameters.append(_one_value_stage(tree, scalars, dtype,
+                                               f"rng_parameter_{node[2]}_{k}"))
+    seed, step = random
+    return philox.draw_stage(node[1], tuple(parameters), seed, step, spec.size, node[2], dtype,
+                             name=f"rng_{node[2]}")
+
+
+def _one_value_stage(tree: Expr, scalars: dict, dtype: str, name: str):
+    """A (1,) stage computing `tree` of one-value inputs."""
+    value = to_te(tree, lambda n: scalars[n[1]][0], dtype)
+    return te.compute((1,), lambda _: value, name=name)
 
 
 def _lets_needed(expr: Expr, lets: tuple[tuple[str, Expr], ...]) -> list[str]:

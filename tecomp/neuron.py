@@ -22,6 +22,10 @@ a caret under the column.
         `max(x)`, `min(x)`, `norm1(x)`, `norm2(x)` of a per-neuron `x` (their values at the
         end of the previous step, 0 before the first), Constants (`tecomp.Constant`, created
         before the Neuron), and user functions (`functions="sigmoid(x) = 1 / (1 + exp(-x))"`).
+    random draws: `Uniform(a, b)`, `DiscreteUniform(a, b)`, `Normal(mu, sigma)`,
+        `LogNormal(mu, sigma)`, `Exponential(rate)`, `Gamma(alpha, beta)` (ANNarchy's names
+        and argument counts; numbers, population-wide parameters or Constants): a fresh draw
+        per neuron, per step and per occurrence, made inside the compiled kernel.
 """
 
 import itertools
@@ -30,16 +34,18 @@ import math
 import re
 from dataclasses import dataclass
 
-from . import constants, odes
+from . import constants, distributions, odes
 from .errors import EquationError, InvalidTypeError, InvalidValueError
 from .expr import (
     DERIVATIVE,
     FUNCTIONS,
     ITE,
     REDUCTIONS,
+    Draw,
     Expr,
     Kind,
     constant_problem,
+    draws,
     fold,
     global_parts,
     names,
@@ -51,8 +57,30 @@ from .values import LARGEST, number
 CONSTANTS = {"pi": math.pi, "True": 1.0, "False": 0.0, "true": 1.0, "false": 0.0}
 CLOCK = ("t", "dt")
 NEURON_FUNCTIONS = FUNCTIONS | {ITE.name: ITE}
-# What an equation may call besides the functions: the population-wide operations.
-EQUATION_CALLS = NEURON_FUNCTIONS | REDUCTIONS
+# ANNarchy's in-equation distributions and how many arguments each takes
+# (ANNarchy/core/Random.py, distributions_arguments).
+DRAW_ARGUMENTS = {"Uniform": 2, "DiscreteUniform": 2, "Normal": 2, "LogNormal": 2,
+                  "Exponential": 1, "Gamma": 2}
+MAX_DRAWS = 1 << 16  # draws per update (tecomp.philox numbers them with 16 bits)
+
+
+def _draw_check(kind: str):
+    cls = distributions.KINDS[kind]
+
+    def check(arguments: tuple) -> tuple:
+        if all(a[0] == Kind.CONST for a in arguments):  # validated as the class does
+            made = cls(*(a[1] for a in arguments))
+            return tuple(None if v is None else (Kind.CONST, float(v)) for v in made.parameters)
+        return tuple(arguments) + (None,) * (len(cls._fields) - len(arguments))
+
+    return check
+
+
+DRAWS = {kind: Draw(kind, n, _draw_check(kind)) for kind, n in DRAW_ARGUMENTS.items()}
+# What a flag (min, max) may call besides the functions: the population-wide operations;
+# an equation may also draw random numbers.
+FLAG_CALLS = NEURON_FUNCTIONS | REDUCTIONS
+EQUATION_CALLS = FLAG_CALLS | DRAWS
 RESERVED = set(CONSTANTS) | set(CLOCK) | set(EQUATION_CALLS) | {"sum", "pre", "post"}
 TYPES = ("float", "int", "bool")
 # ANNarchy flags that tecomp does not implement: named as such rather than "unknown".
@@ -413,12 +441,18 @@ def _parse_equations(equations, parameters: dict, functions: dict,
     # So may every Constant that exists (which one a network has is checked at compile).
     known = set(parameters) | declared | set(CONSTANTS) | set(CLOCK) | constants.names()
     per_neuron = (set(parameters) - shared) | declared
-    return tuple(_equation(ln, known, functions, per_neuron) for ln in lines)
+    numbered = [0]  # the draws of the neuron so far: each gets its own index
+    result = tuple(_equation(ln, known, functions, per_neuron, numbered) for ln in lines)
+    if numbered[0] > MAX_DRAWS:
+        raise EquationError(f"Neuron equations: {numbered[0]} random draws; at most "
+                            f"{MAX_DRAWS} per neuron type", lines[-1].text)
+    return result
 
 
 def _split_equation(line: str) -> _Line:
     body, flags = _split_flags(line)
-    signs = [m.start() for m in _ASSIGN.finditer(body)]
+    signs = [m.start() for m in _ASSIGN.finditer(body)  # not a keyword argument's '='
+             if body[:m.start()].count("(") == body[:m.start()].count(")")]
     if not signs:
         raise EquationError("Neuron equations: expected 'name = expression' or an ODE such as "
                             "'tau * dr/dt + r = sum(exc)'", line, len(body.rstrip()))
@@ -458,18 +492,20 @@ def _mark_derivatives(text: str) -> str:
     return _DERIVATIVE.sub(mark, text)
 
 
-def _equation(ln: _Line, known: set[str], functions: dict, per_neuron: set[str]) -> Equation:
+def _equation(ln: _Line, known: set[str], functions: dict, per_neuron: set[str],
+              numbered: list[int]) -> Equation:
     calls = EQUATION_CALLS | functions | {DERIVATIVE: 1}
     kind = _type_flag(ln)
     right = _checked(parse(_mark_derivatives(ln.rhs), ln.text, ln.rhs_at, known, calls,
-                           CONSTANTS, truth=kind == "bool" and not ln.ode), ln, per_neuron)
+                           CONSTANTS, truth=kind == "bool" and not ln.ode), ln, per_neuron,
+                     numbered)
     method, init, bounds = _variable_flags(ln, known, functions, per_neuron)
     init = convert(init, kind)
     if not ln.ode:
         return Equation(ln.target, right, ln.text, init=init, type=kind, **bounds)
     x = ln.target
     left = _checked(parse(_mark_derivatives(ln.lhs), ln.text, 0, known, calls, CONSTANTS), ln,
-                    per_neuron)
+                    per_neuron, numbered)
     balance = (Kind.BIN, "-", left, right)
     slope = odes.solve(balance, x)
     if slope is None:
@@ -489,10 +525,27 @@ def _equation(ln: _Line, known: set[str], functions: dict, per_neuron: set[str])
                     **bounds)
 
 
-def _checked(expr: Expr, ln: _Line, per_neuron: set[str]) -> Expr:
+def _checked(expr: Expr, ln: _Line, per_neuron: set[str],
+             numbered: list[int] | None = None) -> Expr:
     """A parsed piece of an equation: no pre.<name>; population-wide operations only of the
-    neuron's own per-neuron attributes (ANNarchy: "there is no local attribute")."""
+    neuron's own per-neuron attributes (ANNarchy: "there is no local attribute"); random
+    draws with one-value arguments, numbered from `numbered[0]` on."""
     expr = _local(_constants(expr), ln.text)
+    found = draws(expr)
+    for node in found:
+        for argument in node[3]:
+            if argument is not None and argument[0] == Kind.VAR and \
+                    (argument[1] in per_neuron or argument[1] in CLOCK):
+                match = re.search(rf"\b{node[1]}\s*\(", ln.text)
+                raise EquationError(f"Neuron equations: an argument of {node[1]}() must be a "
+                                    "number, a population-wide parameter or a Constant (as in "
+                                    f"ANNarchy); {argument[1]!r} is not one", ln.text,
+                                    match.start() if match else 0)
+    if found and numbered is not None:
+        start = numbered[0]
+        numbered[0] += len(found)
+        expr = substitute(expr, {node: (Kind.RAND, node[1], start + k, node[3])
+                                 for k, node in enumerate(found)})
     for name in sorted(names(expr, Kind.GLOBAL)):
         operation, variable = global_parts(name)
         if variable not in per_neuron:
@@ -526,7 +579,7 @@ def _variable_flags(ln: _Line, known: set[str], functions: dict, per_neuron: set
                 raise EquationError(f"{what}: flag {key!r} needs a value, e.g. {key} = 0.0",
                                     ln.text, column)
             names_here = set(CONSTANTS) if key == "init" else known
-            calls = NEURON_FUNCTIONS if key == "init" else EQUATION_CALLS
+            calls = NEURON_FUNCTIONS if key == "init" else FLAG_CALLS
             expr = _checked(parse(value, ln.text, value_at, names_here, calls | functions,
                                   CONSTANTS), ln, per_neuron)
             if key == "init":

@@ -224,8 +224,9 @@ def schedule_neuron(sch: s_tir.Schedule, spec: NeuronSpec, knobs: UpdateKnobs) -
     if spec.reduction:
         schedule_reduction(sch, spec, knobs)
         return
-    first = _stage_names(sch)[0]  # the outputs are sibling blocks in one loop nest
-    _schedule_elementwise(sch, first, (spec.size,), knobs.vector_width, knobs.parallel)
+    # the outputs are sibling blocks in one loop nest, after any random draw's own stage
+    update = next(n for n in _stage_names(sch) if n.startswith(Stage.UPDATE))
+    _schedule_elementwise(sch, update, (spec.size,), knobs.vector_width, knobs.parallel)
 
 
 def schedule_reduction(sch: s_tir.Schedule, spec: NeuronSpec, knobs: UpdateKnobs) -> None:

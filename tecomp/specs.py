@@ -15,7 +15,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from .expr import Expr, Kind, names
+from .expr import Expr, Kind, draws, names
 
 OPERATIONS = (Kind.SUM, "max", "min", "mean")
 
@@ -94,6 +94,10 @@ class NeuronSpec:
     outputs, and ("let", name) for the values of `lets`, computed in order (each may read
     earlier ones).
 
+    Random draws, ("rand", kind, index, parameters) nodes, make the kernel read two more
+    arguments after the one-value ones: the population's seed words (2,) uint32 and the
+    step counter (1,) int64 (see `tecomp.philox`).
+
     With `reduction`, the kernel computes population-wide operations instead: each output
     is one value, exprs[k] = ("global", "mean(r)") over the per-neuron input `r`.
     """
@@ -108,6 +112,13 @@ class NeuronSpec:
     scalars: tuple[str, ...] = ()
     lets: tuple[tuple[str, Expr], ...] = ()
     reduction: bool = False
+
+    @property
+    def draws(self) -> tuple[Expr, ...]:
+        """The random draws of the update, by index (empty without any)."""
+        found = {node for tree in (*self.exprs, *(e for _, e in self.lets))
+                 for node in draws(tree)}
+        return tuple(sorted(found, key=lambda node: node[2]))
 
 
 # Fields added after records were first written: left out of the JSON form while they hold

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tecomp as ann
-from tecomp import kernels, schedules
+from tecomp import kernels, philox, schedules
 from tecomp.build import aligned_copy, aligned_empty
 from tecomp.expr import FUNCTIONS, ITE, REDUCTIONS, Kind, parse
 from tecomp.extensions.convolution import Convolution
@@ -469,9 +469,160 @@ def test_constant_precision_in_float32():
 
 
 def test_expressions_of_the_language_stay_within_the_limits():
-    deep = "if t > 0: " * 210 + "1" + " else: 0" * 210
-    with pytest.raises(ann.EquationError, match=r"too large \(\d+ nodes, nested \d+ deep\)"):
+    deep = "if t > 0: " * 210 + "1" + " else: 0" * 210  # refused before it is parsed
+    with pytest.raises(ann.EquationError, match=r"nested too deeply to parse \(more than 200 "
+                                                r"ifs.*at most 200 deep"):
         parse(deep, functions=FUNCTIONS | {ITE.name: ITE})
+    deep = "if t > 0: " * 150 + "1" + " else: 0" * 150 + " + " + "(" * 60 + "1" + ")" * 60
+    assert parse(deep, functions=FUNCTIONS | {ITE.name: ITE})[:2] == (Kind.CALL, "ite")
     wide = " + ".join(["(if t > 0: t else: 1)"] * 400)
     with pytest.raises(ann.EquationError, match=r"too large"):
         ann.Neuron(equations=f"r = {wide}")
+
+
+# -- random draws inside equations ---------------------------------------------------------------
+
+DRAW_CASES = {  # name: (source, kind, parameters as tecomp.distributions gives them)
+    "a": ("Normal(0.5, 2.0)", "Normal", (0.5, 2.0, None, None)),
+    "b": ("Uniform(-1, 3)", "Uniform", (-1.0, 3.0)),
+    "c": ("DiscreteUniform(-2, 5)", "DiscreteUniform", (-2, 5)),
+    "d": ("LogNormal(0.0, 0.5)", "LogNormal", (0.0, 0.5, None, None)),
+    "e": ("Exponential(2.0)", "Exponential", (2.0, None, None)),
+    "f": ("Gamma(2.5, 0.5)", "Gamma", (2.5, 0.5, None, None)),
+    "g": ("Gamma(0.5, 2.0)", "Gamma", (0.5, 2.0, None, None)),
+}
+EXACT = ("Uniform", "DiscreteUniform")  # no transcendental function: bit-identical
+
+
+def stream(net, pop) -> int:
+    """The seed of a population's draws (tecomp.engine: one stream per population)."""
+    return philox.derive_seed(net.seed, net.populations.index(pop))
+
+
+def assert_draws(got, want, kind, dtype):
+    """As tecomp.philox promises: equal bits without transcendental functions, else 16 eps
+    of the value plus the distribution's scale (at most 4 here; LLVM fuses a*b + c into one
+    FMA); Gamma's acceptance test may flip at a rounding boundary (at most 0.1 % of draws)."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    if kind in EXACT:
+        np.testing.assert_array_equal(got, want)
+        return
+    eps = float(np.finfo(dtype).eps)
+    off = np.abs(got - want) > 16 * eps * (np.abs(want) + 4.0)
+    allowed = int(0.001 * got.size) if kind == "Gamma" else 0
+    assert off.sum() <= allowed, (kind, got[off][:5], want[off][:5])
+
+
+@pytest.mark.parametrize("precision", ["double", "float"])
+def test_kernel_draws_equal_philox_numpy(precision):
+    dtype = "float32" if precision == "float" else "float64"
+    net = ann.Network(seed=2024, precision=precision)
+    neuron = ann.Neuron(equations="\n".join(f"{n} = {src}" for n, (src, _, _) in
+                                            DRAW_CASES.items()))
+    pops = [net.create(4000, neuron), net.create(7, neuron)]  # vector loop, scalar loop
+    net.compile()
+    spec = net.engine.plan.update_of(pops[0])
+    assert [node[2] for node in spec.draws] == list(range(len(DRAW_CASES)))
+    assert kernels.signature(spec)[:2] == [((2,), "uint32"), ((), "int64")]  # seed, counter
+    for step in range(3):
+        net.step()
+        for pop in pops:
+            for index, (name, (_, kind, parameters)) in enumerate(DRAW_CASES.items()):
+                want = philox.draw_numpy(kind, parameters, stream(net, pop),
+                                         np.arange(pop.size), step, index, dtype)
+                assert_draws(getattr(pop, name), want, kind, dtype)
+
+
+def test_draws_with_population_wide_parameters_and_constants():
+    net = ann.Network(seed=5)
+    low = net.constant("low", -1.0)
+    neuron = ann.Neuron(parameters="mu = 1.0 : population\ns = 0.5 : population",
+                        equations="r = sum(exc) + Normal(mu, s)\nu = Uniform(low, 3.0)")
+    net, pop = driven(neuron, net=net)
+    net.compile()
+    seed, neurons = stream(net, pop), np.arange(len(X))
+    for step in range(3):
+        if step == 2:
+            pop.s = 2.0
+            low.set(0.0)
+        s, lo = (0.5, -1.0) if step < 2 else (2.0, 0.0)
+        net.step()
+        noise = philox.draw_numpy("Normal", (1.0, s, None, None), seed, neurons, step, 0)
+        assert_close(pop.r, X + noise)
+        want = philox.draw_numpy("Uniform", (lo, 3.0), seed, neurons, step, 1)
+        assert_close(pop.u, want)
+
+
+def test_moments_of_each_distribution():
+    net = ann.Network(seed=99)
+    pop = net.create(200_000, ann.Neuron(equations="\n".join(
+        f"{n} = {src}" for n, (src, _, _) in DRAW_CASES.items())))
+    net.compile()
+    net.step()
+    n = pop.size
+    moments = {  # (mean, variance)
+        "a": (0.5, 4.0), "b": (1.0, 16 / 12), "c": (1.5, (8**2 - 1) / 12),
+        "d": (np.exp(0.125), (np.exp(0.25) - 1) * np.exp(0.25)), "e": (0.5, 0.25),
+        "f": (1.25, 2.5 * 0.25), "g": (1.0, 0.5 * 4.0),
+    }
+    for name, (mean, variance) in moments.items():
+        values = getattr(pop, name)
+        assert abs(values.mean() - mean) < 5 * np.sqrt(variance / n), name
+        assert abs(values.var() / variance - 1) < 0.05, name
+    assert set(np.unique(pop.c)) == set(range(-2, 6))
+    assert pop.b.min() >= -1 and pop.b.max() <= 3 and pop.e.min() > 0 and pop.g.min() > 0
+
+
+def test_same_seed_same_trajectory_other_seed_other_one():
+    neuron = ann.Neuron(equations="tau * dv/dt + v = sum(exc) + Normal(0, 0.3)\n"
+                                  "w = Normal(0, 1) - Normal(0, 1)".replace("tau", "5.0"))
+    runs = []
+    for seed in (7, 7, 8):
+        net, pop = driven(neuron, net=ann.Network(seed=seed))
+        _, twin = driven(neuron, net=net)
+        net.compile()
+        trajectory = []
+        for _ in range(5):
+            net.step()
+            trajectory.append(pop.v)
+        runs.append((np.array(trajectory), pop, twin))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert not np.allclose(runs[0][0], runs[2][0])
+    _, pop, twin = runs[0]
+    assert not np.allclose(pop.w, twin.w)  # each population has its own stream
+    assert np.all(pop.w != 0)  # two draws in one equation differ
+
+
+def test_one_draw_per_step_in_both_midpoint_evaluations_and_reset_goes_on():
+    net = ann.Network(seed=3, dt=0.5)
+    pop = net.create(50, ann.Neuron(equations="dv/dt = Normal(0, 1) : midpoint"))
+    net.compile()
+    seed, v = stream(net, pop), np.zeros(50)
+    first = []
+    for step in range(4):
+        net.step()
+        v = v + 0.5 * philox.draw_numpy("Normal", (0.0, 1.0, None, None), seed,
+                                        np.arange(50), step, 0)
+        assert_close(pop.v, v)
+        first.append(pop.v)
+    net.reset()  # the draw counter goes on: a reset network draws new numbers
+    net.step()
+    assert not np.allclose(pop.v, first[0])
+    assert_close(pop.v, 0.5 * philox.draw_numpy("Normal", (0.0, 1.0, None, None), seed,
+                                                np.arange(50), 4, 0))
+
+
+@pytest.mark.parametrize("equations, pattern, column", [
+    ("r = Normal(0, -1)", r"Normal: sigma must be >= 0", 4),
+    ("r = Gamma(0, 1)", r"Gamma: alpha \(the shape\) must be > 0", 4),
+    ("r = Normal(0, 1, 2)", r"Normal\(\) in an equation takes 2 argument\(s\)", 4),
+    ("r = Exponential(rate=2)", r"Exponential\(\) in an equation takes 1 argument", 4),
+    ("r = 1 + Normal(0, r)", r"an argument of Normal\(\) must be a number, a population-wide "
+                             r"parameter or a Constant", 8),
+    ("r = Uniform(0, sum(exc))", r"must be a number or a population-wide parameter, got "
+                                 r"sum\(exc\)", 15),
+    ("r = DiscreteUniform(0.5, 3)", r"DiscreteUniform: min must be a whole number", 4),
+    ("r = 1 : max = Uniform(0, 1)", r"unknown function Uniform\(\)", 14),
+])
+def test_bad_draws(equations, pattern, column):
+    bad(pattern, equations, column, equations=equations)
