@@ -120,6 +120,16 @@ class _Builder:
                 clamped = (Kind.CALL, ITE.name, (test, self.typed(eq, bound), x))
                 self.env[eq.target] = self.bind(clamped)
 
+    def euler(self, eq, x: Expr, slope: Expr) -> Expr:
+        """x + dt * f, written x * (1 + dt * a) + dt * b when f = a * x + b: the same value,
+        but a decaying x then shrinks by a factor each step, where its increment alone would
+        soon be a denormal, flushed to zero, and leave x stuck above zero."""
+        parts = linear(self.now(eq.expr), x) if eq.method == "explicit" else None
+        if parts is None or contains(parts[0], x):
+            return add(x, mul(self.dt, slope))
+        a, b = parts
+        return add(mul(x, self.bind(fold(add(ONE, mul(self.dt, a))))), mul(self.dt, b))
+
     def ode_block(self, block: list) -> None:
         start = dict(self.env)
         slopes = {eq.target: self.bind(self.now(eq.expr)) for eq in block
@@ -138,7 +148,7 @@ class _Builder:
                 step = self.bind(fold(sub(ONE, decay)))
                 new[eq.target] = add(x, mul(step, sub(self.bind(self.now(eq.steady)), x)))
             else:
-                new[eq.target] = add(x, mul(self.dt, slopes[eq.target]))
+                new[eq.target] = self.euler(eq, x, slopes[eq.target])
         for eq in block:
             self.env[eq.target] = self.bind(self.typed(eq, new[eq.target]))
             self.clamp(eq)
