@@ -141,6 +141,8 @@ def _read(path: Path, kind: str | None = None) -> Record | None:
             raise ValueError(f"format {data.get('format') if isinstance(data, dict) else data!r}")
         if kind is None:
             kind = "update" if data["key"]["spec"]["type"] == "NeuronSpec" else "window"
+        if any(isinstance(data[k], bool) for k in ("best_ms", "default_ms")):
+            raise ValueError("best_ms and default_ms must be times in ms, not true/false")
         best, default = float(data["best_ms"]), float(data["default_ms"])
         if not (math.isfinite(best) and best > 0):
             raise ValueError(f"best_ms {data['best_ms']!r} is not a positive time")

@@ -69,6 +69,9 @@ class Child:
             if self.process.poll() is None:
                 self.process.kill()
             self.process.wait()
+            for pipe in (self.process.stdin, self.process.stdout):
+                if pipe is not None:
+                    pipe.close()
             self.process = None
 
     def __enter__(self) -> "Child":

@@ -14,6 +14,7 @@ tecomp.errors.KnobError: unknown knob 'vector_widht' for the window template; it
 """
 
 import dataclasses
+import json
 from dataclasses import dataclass
 
 from .errors import KnobError
@@ -80,8 +81,11 @@ class TraceKnobs:
     trace: str
 
     def __post_init__(self) -> None:
-        if not isinstance(self.trace, str) or not self.trace:
-            raise KnobError("TraceKnobs.trace must be a non-empty JSON string")
+        try:
+            json.loads(self.trace)
+        except (TypeError, ValueError, RecursionError):
+            raise KnobError(f"TraceKnobs.trace must be a schedule trace in JSON, got "
+                            f"{str(self.trace)[:40]!r}") from None
 
 
 Knobs = WindowKnobs | UpdateKnobs | TraceKnobs

@@ -123,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     results = tuning.tune_specs(specs, args.trials, args.seconds, threads, progress=True,
                                 folder=folder, metaschedule=args.metaschedule)
     print_results(results)
+    unsaved = [r for r in results if r.record is None]
+    if unsaved:
+        print(f"tecomp-tune: {len(unsaved)} of {len(results)} records could not be written "
+              "(see the warnings above)", file=sys.stderr)
+        return 1
     return 0
 
 
