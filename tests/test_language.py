@@ -513,6 +513,20 @@ def assert_draws(got, want, kind, dtype):
     assert off.sum() <= allowed, (kind, got[off][:5], want[off][:5])
 
 
+def test_annarchy_test_random_variables_local():
+    """ANNarchy's tests/Common/test_RandomVariables.py, the per-neuron case (tecomp has no
+    population-wide variables, so not `r = Uniform(0,1) : population`)."""
+    net = ann.Network(seed=1)
+    pop = net.create(3, ann.Neuron(equations="r = Uniform(0,1)"))
+    net.compile()
+    net.reset()
+    net.simulate(1)
+    np.testing.assert_allclose(pop.r, 0.5, atol=0.5)
+    assert not np.allclose(pop.r, 0.0) and np.max(pop.r) != np.min(pop.r)
+    with pytest.raises(ann.EquationError, match=r"population-wide variables are not supported"):
+        ann.Neuron(equations="r = Uniform(0,1) : population")
+
+
 @pytest.mark.parametrize("precision", ["double", "float"])
 def test_kernel_draws_equal_philox_numpy(precision):
     dtype = "float32" if precision == "float" else "float64"
