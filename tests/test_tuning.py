@@ -313,3 +313,12 @@ def test_metaschedule_second_opinion(tmp_path, monkeypatch):
     ms_trial = [t for t in result.trials if t["source"] == "metaschedule"]
     assert len(ms_trial) == 1 and math.isfinite(ms_trial[0]["ms"]), ms_trial
     assert_close(compute(TraceKnobs(**ms_trial[0]["knobs"])), expected)
+
+
+def test_an_update_with_random_draws_tunes(tmp_path, monkeypatch):
+    """Its draw counter is a scalar kernel argument; the worker passes a number for it."""
+    monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
+    ann.Population(4096, ann.Neuron(equations="r = Normal(0.0, 0.1) + 1"))
+    (result,) = ann.tune(trials=2, seconds=60, threads=1, progress=False)
+    assert all(t["error"] is None for t in result.trials), result.trials
+    assert math.isfinite(result.best_ms) and result.record is not None

@@ -23,7 +23,7 @@ class _Baselines(dict):
     def __missing__(self, spec):
         args = arguments(spec, np.random.default_rng(0))
         kernels.compile_kernel(spec, schedules.default_knobs(spec))(*args)
-        self[spec] = (args, [a.copy() for a in args])
+        self[spec] = (args, [a.copy() if isinstance(a, np.ndarray) else a for a in args])
         return self[spec]
 
 
@@ -55,10 +55,13 @@ def _outputs(spec) -> int:
     return len(spec.outputs) if isinstance(spec, NeuronSpec) else 1
 
 
-def arguments(spec, rng: np.random.Generator) -> list[np.ndarray]:
+def arguments(spec, rng: np.random.Generator) -> list:
     """Random inputs (and zeroed outputs) in aligned buffers, in kernel argument order."""
     arrays = []
     for shape, dtype in kernels.signature(spec):
+        if shape == ():  # a scalar argument (the draw counter of random draws): a number
+            arrays.append(int(rng.integers(0, 1000)))
+            continue
         if dtype == "int32":  # a subsampling table: centres inside pre
             values = np.stack([rng.integers(0, n, shape[0]) for n in spec.pre], -1)
         else:
