@@ -132,8 +132,16 @@ class Network(metaclass=_NetworkType):
         return Population(geometry, neuron, name=name, stop_condition=stop_condition,
                           network=self)
 
-    def connect(self, projection):
-        """Accept a projection built on this network's populations; returns it."""
+    def connect(self, projection, post=None, target=None, synapse=None, name=None):
+        """Accept a projection built on this network's populations; returns it.
+
+        ANNarchy 5's other form, `connect(pre, post, target)`, makes a regular Projection,
+        which tecomp does not have yet: an error that says so."""
+        if post is not None or target is not None:
+            raise InvalidValueError("Network.connect(pre, post, target): regular projections "
+                                    "(all-to-all, one-to-one, sparse, ...) are not available "
+                                    "in tecomp yet; connect a Convolution, Pooling or Copy: "
+                                    "net.connect(Convolution(pre, post, target))")
         if projection not in self.projections:
             raise InvalidValueError(f"Network.connect: {projection!r} was built on populations "
                                     "of another network")

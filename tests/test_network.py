@@ -297,3 +297,12 @@ def test_an_update_that_copies_one_projection_runs_inside_it(rng):
     expected = np.stack([reference.convolution(x, EDGE, (16, 16)) for x in xs])
     assert_close(watch.get("r", keep=True), expected)
     assert_close(watch.get("sum(exc)"), expected)
+
+
+def test_a_regular_projection_is_refused_with_a_clear_error():
+    net = ann.Network()
+    a = net.create(4, ann.Neuron(parameters="r = 0.0"))
+    b = net.create(4, ann.Neuron(equations="r = sum(exc)"))
+    with pytest.raises(ann.InvalidValueError, match="regular projections"):
+        net.connect(a, b, "exc")
+    assert net.projections == []
