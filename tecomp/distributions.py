@@ -243,9 +243,10 @@ class Normal(RandomDistribution):
         return _clip(rng.normal(self.mu, self.sigma, shape), self.min, self.max)
 
 
-class LogNormal(RandomDistribution):
+class LogNormal(Normal):
     """``exp(Normal(mu, sigma))``, optionally clipped
-    (ANNarchy: ``LogNormal(mu, sigma, min=None, max=None, rng=None)``).
+    (ANNarchy: ``LogNormal(mu, sigma, min=None, max=None, rng=None)``); the parameters and
+    their rules are Normal's.
 
     >>> import numpy as np
     >>> bool((LogNormal(0.0, 0.5).get_values(100, np.random.default_rng(2)) > 0).all())
@@ -253,14 +254,6 @@ class LogNormal(RandomDistribution):
     """
 
     kind = "LogNormal"
-    _fields = ("mu", "sigma", "min", "max")
-
-    def __init__(self, mu: float, sigma: float, min: float | None = None,
-                 max: float | None = None, rng: np.random.Generator | None = None):
-        super().__init__(rng)
-        self.mu = _number(self.kind, "mu", mu)
-        self.sigma = _positive(self.kind, "sigma", sigma, zero_allowed=True)
-        self.min, self.max = _clip_bounds(self.kind, min, max)
 
     def _draw(self, shape, rng):
         return _clip(rng.lognormal(self.mu, self.sigma, shape), self.min, self.max)
