@@ -657,31 +657,26 @@ def _is_condition(node: ast.AST) -> bool:
         isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
 
 
-def names(expr: Expr, kind: Kind) -> set[str]:
-    """Every name of one leaf kind (VAR, PRE, SUM, LET or DERIV) used in the tree."""
-    found, stack, seen = set(), [expr], set()
+def walk(expr: Expr):
+    """Every distinct node of a tree once (shared sub-trees are not revisited), iteratively,
+    so a deep tree cannot exhaust Python's stack."""
+    stack, seen = [expr], set()
     while stack:
         node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if node[0] == kind:
-            found.add(node[1])
-        stack.extend(children(node))
-    return found
+        if id(node) not in seen:
+            seen.add(id(node))
+            yield node
+            stack.extend(children(node))
+
+
+def names(expr: Expr, kind: Kind) -> set[str]:
+    """Every name of one leaf kind (VAR, PRE, SUM, LET or DERIV) used in the tree."""
+    return {node[1] for node in walk(expr) if node[0] == kind}
 
 
 def draws(expr: Expr) -> list[Expr]:
     """The random draws of a tree, by index."""
-    found, stack, seen = set(), [expr], set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if node[0] == Kind.RAND:
-            found.add(node)
-        stack.extend(children(node))
+    found = {node for node in walk(expr) if node[0] == Kind.RAND}
     return sorted(found, key=lambda node: node[2])
 
 

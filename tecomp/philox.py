@@ -101,7 +101,21 @@ _SQUEEZE = 0.0331  # Marsaglia-Tsang squeeze constant
 # The two evaluators. A description only calls these methods and + - * / < > == on values.
 
 
-class _NumpyOps:
+class _Formulas:
+    """What both evaluators compute from their primitives, by the same formulas (libm's or
+    TVM's own log/exp/cos would round differently on each side)."""
+
+    def log(self, x):
+        return _log(self, x)
+
+    def exp(self, x):
+        return _exp(self, x)
+
+    def cos_2pi(self, u):
+        return _cos_2pi(self, u)
+
+
+class _NumpyOps(_Formulas):
     """NumPy arrays: the kernel's twin (uint32 words, floats of `dtype`)."""
 
     def __init__(self, dtype: str = "float64"):
@@ -191,15 +205,6 @@ class _NumpyOps:
     def sqrt(self, x):
         return np.sqrt(x)
 
-    def log(self, x):
-        return _log(self, x)
-
-    def exp(self, x):
-        return _exp(self, x)
-
-    def cos_2pi(self, u):
-        return _cos_2pi(self, u)
-
     def select(self, condition, yes, no):
         return np.where(condition, yes, no).astype(self.dtype, copy=False)
 
@@ -242,7 +247,7 @@ class _BufferCell:
                                                              [self.ops.lane]))
 
 
-class _TEOps:
+class _TEOps(_Formulas):
     """TVM statements for the body of a `te.extern` stage, one neuron per loop iteration.
 
     `bind` stores a value in a local scalar buffer and returns its load, so each value is
@@ -387,15 +392,6 @@ class _TEOps:
 
     def sqrt(self, x):
         return self.tirx.sqrt(x)
-
-    def log(self, x):
-        return _log(self, x)
-
-    def exp(self, x):
-        return _exp(self, x)
-
-    def cos_2pi(self, u):
-        return _cos_2pi(self, u)
 
     def select(self, condition, yes, no):
         return self.tirx.Select(condition, yes, no)
