@@ -52,17 +52,20 @@ from .network import (
 )
 from .neuron import Neuron, Parameter
 from .population import Population
+from .projection import Dendrite, Projection
+from .synapse import Synapse
 from .version import VERSION
 from .views import IndividualNeuron, PopulationView
 
 __version__ = VERSION
 
 __all__ = [  # ANNarchy 5.0.4.1's star-exported names that tecomp has, and tecomp's own
-    "Constant", "DiscreteUniform", "EquationError", "Exponential", "Gamma", "IndividualNeuron",
-    "InvalidTypeError", "InvalidValueError", "LogNormal", "Monitor", "Network",
-    "NetworkStateError", "Neuron", "Normal", "Parameter", "Population", "PopulationView",
-    "RandomDistribution", "TecompError", "TecompWarning", "Uniform", "UnknownAttributeError",
-    "clear", "compile", "get_current_step", "get_population", "get_projection", "get_time",
-    "load", "magic_network", "monitors", "populations", "projections", "reset", "save",
-    "set_seed", "setup", "simulate", "simulate_until", "step", "tune",
+    "Constant", "Dendrite", "DiscreteUniform", "EquationError", "Exponential", "Gamma",
+    "IndividualNeuron", "InvalidTypeError", "InvalidValueError", "LogNormal", "Monitor",
+    "Network", "NetworkStateError", "Neuron", "Normal", "Parameter", "Population",
+    "PopulationView", "Projection", "RandomDistribution", "Synapse", "TecompError",
+    "TecompWarning", "Uniform", "UnknownAttributeError", "clear", "compile",
+    "get_current_step", "get_population", "get_projection", "get_time", "load",
+    "magic_network", "monitors", "populations", "projections", "reset", "save", "set_seed",
+    "setup", "simulate", "simulate_until", "step", "tune",
 ]

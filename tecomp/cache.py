@@ -35,7 +35,7 @@ from . import build
 from .errors import KnobError
 from .knobs import Knobs, TraceKnobs, knobs_from_dict, knobs_to_dict
 from .schedules import TEMPLATE_VERSION, candidates, template
-from .specs import NeuronSpec, WindowSpec, from_dict, to_dict
+from .specs import MatrixSpec, NeuronSpec, WindowSpec, from_dict, to_dict
 from .version import VERSION
 
 FORMAT = 1
@@ -100,6 +100,9 @@ def record_name(spec: WindowSpec | NeuronSpec, key_digest: str) -> str:
     if isinstance(spec, WindowSpec):
         shape = "x".join(map(str, spec.pre)) + "-" + "x".join(map(str, spec.post))
         return f"{spec.kind.lower()}-{spec.operation}-{shape}-{spec.dtype}-{key_digest}.json"
+    if isinstance(spec, MatrixSpec):
+        return (f"projection-{spec.layout}-{spec.operation}-{spec.pre}-{spec.post}x{spec.row}-"
+                f"{spec.dtype}-{key_digest}.json")
     return f"neuron-{spec.size}-{spec.dtype}-{key_digest}.json"
 
 

@@ -38,7 +38,7 @@ import tvm
 from . import constants, denormals, philox
 from .build import aligned_copy, aligned_empty
 from .errors import InvalidValueError, NetworkStateError
-from .kernels import compile_kernel
+from .kernels import compile_kernel, signature
 from .plan import network_plan
 
 # The seed of a network that has none (a network normally has one: Network(seed=...) or a
@@ -94,15 +94,17 @@ class Engine:
                         name not in self.constants:
                     self.constants[name] = aligned_empty((1,), dtype)
                     table[name].attach(self.constants[name])
-        self.weight_buffers, self.tables = {}, {}
+        # inputs[proj]: the constant arguments of a projection's kernel by name (weights,
+        # subsampling centres, synapse tables), which set() writes into after compile()
+        self.inputs = {}
         for proj in net.projections:
-            source = proj.weight_source()  # a Copy reads the very weights of its source
-            if source is not proj and source in self.weight_buffers:
-                self.weight_buffers[proj] = self.weight_buffers[source]
-            elif source.kernel_weights() is not None:
-                self.weight_buffers[proj] = aligned_copy(source.kernel_weights(), dtype)
-            if proj.centre_table() is not None:
-                self.tables[proj] = aligned_copy(proj.centre_table(), "int32")
+            source = proj.weight_source()  # a Copy reads the very buffers of its source
+            if source is not proj and source in self.inputs:
+                self.inputs[proj] = self.inputs[source]
+            else:
+                self.inputs[proj] = {name: aligned_copy(value, "int32" if value.dtype.kind
+                                                        in "iu" else dtype)
+                                     for name, value in source.kernel_inputs().items()}
         # rings[(pop, name)]: slot j % len holds the values at the end of step j (1-based),
         # every slot the values at compile() until a step has ended
         self.rings = {key: [aligned_copy(self.state[key[0]][key[1]][0], dtype)
@@ -113,7 +115,7 @@ class Engine:
         return self.state[pop][name][self.steps % 2]
 
     def weights(self, proj) -> np.ndarray:
-        return self.weight_buffers[proj]
+        return self.inputs[proj]["weights"]
 
     # -- plans -------------------------------------------------------------------------------
     def _build_plans(self) -> list[list]:
@@ -129,12 +131,15 @@ class Engine:
             calls = []
             for k in self.plan.projections:
                 proj = k.projection
-                extra = [b for b in (self.weight_buffers.get(proj), self.tables.get(proj))
-                         if b is not None]
-                out = self._result(proj)[1 - parity].reshape(proj.post.geometry)
+                shapes = [shape for shape, _ in signature(k.spec)]
+                post_vars = [self.state[proj.post][v][parity]
+                             for v in getattr(k.spec, "post_vars", ())]
+                extra = [*post_vars, *self.inputs[proj].values(),
+                         self._result(proj)[1 - parity]]
 
-                def arguments(sources, extra=extra, out=out):
-                    return tuple(tensor(b) for b in (*sources, *extra, out))
+                def arguments(sources, extra=extra, shapes=shapes):
+                    return tuple(tensor(b.reshape(shape)) for b, shape in
+                                 zip((*sources, *extra), shapes, strict=True))
 
                 pre_vars = k.spec.pre_vars
                 if k.delay == 0:

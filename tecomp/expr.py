@@ -6,6 +6,7 @@ spec and be part of a cache key:
     ("const", 0.5)                 a number
     ("var", "tau")                 a parameter or variable of the population (or `w` in a psp)
     ("pre", "r")                   pre.r in a psp
+    ("post", "r")                  post.r in the psp of a regular projection
     ("sum", "exc")                 sum(exc): summed input of the projections with that target;
                                    ("sum", "") is sum(), the input of every target
     ("let", "v3")                  a value computed earlier in the same kernel (see specs)
@@ -65,6 +66,7 @@ class Kind(StrEnum):
     CONST = "const"
     VAR = "var"
     PRE = "pre"
+    POST = "post"
     SUM = "sum"
     LET = "let"
     DERIV = "deriv"
@@ -82,7 +84,7 @@ class Kind(StrEnum):
 
 
 # Nodes without sub-trees (a random draw has its parameters as sub-trees).
-LEAVES = frozenset({Kind.CONST, Kind.VAR, Kind.PRE, Kind.SUM, Kind.LET, Kind.DERIV,
+LEAVES = frozenset({Kind.CONST, Kind.VAR, Kind.PRE, Kind.POST, Kind.SUM, Kind.LET, Kind.DERIV,
                     Kind.GLOBAL})
 _BINARY = frozenset({Kind.BIN, Kind.CMP, Kind.BOOL})  # (kind, op, a, b)
 _UNARY_KINDS = frozenset({Kind.NEG, Kind.NOT})  # (kind, a)
@@ -206,7 +208,7 @@ _CMPOPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==",
 def parse(source: str, line: str | None = None, offset: int = 0,
           known: set[str] | None = None, functions: dict | None = None,
           constants: dict[str, float] | None = None, dtype: str = "float64",
-          truth: bool = False) -> Expr:
+          truth: bool = False, post: bool = False) -> Expr:
     """Parse one expression; errors quote `line` (default: the source) with a caret under
     the column (`offset` = where `source` starts in `line`). With `known`, any other plain
     name is an error. `functions` (default FUNCTIONS) maps a name to its `Function`, or
@@ -214,6 +216,7 @@ def parse(source: str, line: str | None = None, offset: int = 0,
     `if c: a else: b`), DERIVATIVE, the REDUCTIONS and `draws` (see `Draws`) are understood
     when present. `constants` are names read as numbers (e.g. pi). With `truth`, the whole
     expression may be a condition, worth 1 when true and 0 when false (a bool variable).
+    With `post`, `post.x` is a leaf too (the psp of a regular projection).
 
     Constant sub-expressions are computed here (`-1 / 3` is one number): a division by a
     constant zero, a constant that overflows, or one with no real value (`log(-1)`) is an
@@ -224,7 +227,7 @@ def parse(source: str, line: str | None = None, offset: int = 0,
         raise EquationError(f"the expression has {len(source)} characters; at most "
                             f"{MAX_CHARS} are allowed", _short(line))
     converter = _Converter(line, 0, known, FUNCTIONS if functions is None else functions,
-                           constants or {})
+                           constants or {}, post)
     try:
         if ITE.name in converter.functions and _IF_HINT.search(source):
             tree = _IfSyntax(converter, source, offset).parse(truth)
@@ -451,8 +454,9 @@ class _Converter:
     """Python's ast of one expression -> tree, with errors placed in the user's line."""
 
     def __init__(self, line: str, shift: int, known: set[str] | None, functions: dict,
-                 constants: dict[str, float]):
+                 constants: dict[str, float], post_dot: bool = False):
         self.line, self.shift, self.known, self.functions = line, shift, known, functions
+        self.post_dot = post_dot
         self.constants = constants
         self.placeholders: dict[str, Expr] = {}
         self.draws = 0  # random draws met so far (each gets its own index)
@@ -533,7 +537,11 @@ class _Converter:
         if isinstance(node, ast.Attribute):
             if isinstance(node.value, ast.Name) and node.value.id == "pre":
                 return (Kind.PRE, node.attr)
-            raise self.fail("only pre.<variable> may use a dot", node)
+            if isinstance(node.value, ast.Name) and node.value.id == "post" and \
+                    self.post_dot:
+                return (Kind.POST, node.attr)
+            raise self.fail("only pre.<variable>" + (" and post.<variable>" if self.post_dot
+                                                     else "") + " may use a dot", node)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
             inner = self(node.operand)
             if isinstance(node.op, ast.UAdd):
@@ -730,8 +738,8 @@ def to_source(expr: Expr) -> str:
         return repr(expr[1])
     if kind in (Kind.VAR, Kind.LET):
         return expr[1]
-    if kind == Kind.PRE:
-        return f"pre.{expr[1]}"
+    if kind in (Kind.PRE, Kind.POST):
+        return f"{kind}.{expr[1]}"
     if kind == Kind.SUM:
         return f"sum({expr[1]})"
     if kind == Kind.DERIV:

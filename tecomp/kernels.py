@@ -13,7 +13,7 @@ from tvm import s_tir, te
 
 from . import build, cache, lowering, schedules
 from .knobs import Knobs, TraceKnobs, WindowKnobs
-from .specs import NeuronSpec, WindowSpec
+from .specs import MatrixSpec, NeuronSpec, WindowSpec
 
 _untuned_said = False
 # Whether tecomp prints its hints (the line saying that some kernels use default schedules).
@@ -27,6 +27,9 @@ def _tensors(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None) -> list:
     if isinstance(spec, NeuronSpec):
         inputs, outputs = (lowering.reduction if spec.reduction else lowering.neuron)(spec)
         return inputs + outputs
+    if isinstance(spec, MatrixSpec):
+        inputs, output = lowering.matrix(spec)
+        return [*inputs, output]
     inline = isinstance(knobs, WindowKnobs) and knobs.inline_padding
     inputs, output = lowering.window(spec, inline_padding=inline)
     return [*inputs, output]
@@ -75,7 +78,7 @@ def compile_kernel(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None,
     if knobs is not None:
         return _load_or_build(spec, knobs)
     knobs, found = choose_knobs(spec, tuned)
-    if tuned and not found and isinstance(spec, WindowSpec):
+    if tuned and not found and isinstance(spec, WindowSpec | MatrixSpec):
         _say_how_to_tune()
     if not found:
         return _load_or_build(spec, knobs)

@@ -75,6 +75,20 @@ class UpdateKnobs:
 
 
 @dataclass(frozen=True)
+class MatrixKnobs:
+    """A regular projection: `vector_width` partial results side by side over each row's
+    synapses (over post neurons for one-to-one), `row_block` rows sharing the loads of one
+    pre value, rows in parallel or not."""
+
+    vector_width: int = 1
+    row_block: int = 1
+    parallel: bool = False
+
+    def __post_init__(self) -> None:
+        _check(self, ("vector_width", "row_block"), (), ("parallel",))
+
+
+@dataclass(frozen=True)
 class TraceKnobs:
     """A schedule found by MetaSchedule, kept as its JSON trace."""
 
@@ -88,8 +102,8 @@ class TraceKnobs:
                             f"{str(self.trace)[:40]!r}") from None
 
 
-Knobs = WindowKnobs | UpdateKnobs | TraceKnobs
-TEMPLATES = {"window": WindowKnobs, "update": UpdateKnobs}
+Knobs = WindowKnobs | UpdateKnobs | MatrixKnobs | TraceKnobs
+TEMPLATES = {"window": WindowKnobs, "update": UpdateKnobs, "matrix": MatrixKnobs}
 
 
 def knobs_from_dict(template: str, data) -> Knobs:

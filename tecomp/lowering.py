@@ -37,7 +37,7 @@ from .expr import (
     names,
     substitute,
 )
-from .specs import NeuronSpec, WindowSpec
+from .specs import MatrixSpec, NeuronSpec, WindowSpec
 
 
 class Stage:
@@ -48,6 +48,7 @@ class Stage:
     PADDED = "P_"  # prefix of the input stages: P_r, P_g0, ...
     UPDATE = "update"  # a population update (one loop nest, one output per variable)
     REDUCE = "reduce_"  # prefix of a population-wide operation's stages: reduce_0, ...
+    FINISH = "finish"  # a regular projection's mean division and empty rows, after `Y`
 
 
 _CALLS = FUNCTIONS | {ITE.name: ITE} | CASTS
@@ -60,7 +61,7 @@ def to_te(expr: Expr, leaf, dtype: str):
     kind = expr[0]
     if kind == Kind.CONST:
         return tirx.const(expr[1], dtype)
-    if kind in (Kind.VAR, Kind.PRE, Kind.SUM, Kind.LET, Kind.GLOBAL, Kind.RAND):
+    if kind in (Kind.VAR, Kind.PRE, Kind.POST, Kind.SUM, Kind.LET, Kind.GLOBAL, Kind.RAND):
         return leaf(expr)  # a random draw is a stage of its own (see `neuron`)
     args = [to_te(c, leaf, dtype) for c in children(expr)]
     if kind == Kind.NEG:
@@ -121,7 +122,7 @@ def split_psp(psp: Expr) -> tuple[Expr, dict[str, Expr]]:
 
     def visit(e: Expr) -> None:
         if e[0] in (Kind.CALL, Kind.BIN, Kind.NEG) and names(e, Kind.PRE) and \
-                not names(e, Kind.VAR):
+                not names(e, Kind.VAR) and not names(e, Kind.POST):
             hoisted.setdefault(e, f"g{len(hoisted)}")
         else:
             for c in children(e):
@@ -185,6 +186,96 @@ def window(spec: WindowSpec, inline_padding: bool = False):
     output = te.compute(spec.post, body, name=Stage.OUTPUT)
     inputs = [pre_x[v] for v in spec.pre_vars] + [t for t in (weights, table) if t is not None]
     return inputs, output
+
+
+# What a synapse that is not there contributes: nothing to a sum, never the max or min.
+_NEUTRAL = {"sum": 0.0, "mean": 0.0, "max": -math.inf, "min": math.inf}
+
+
+def matrix(spec: MatrixSpec):
+    """TE for a regular projection. Returns (inputs, output) for `create_prim_func`.
+
+    Inputs, in order: the pre variables of the psp (pre,), its post variables (post,), the
+    per-synapse arrays (`spec.synapse_shape`, w first), for "ell" the pre ranks (post, row)
+    and the row counts (post,) as int32, the per-post-neuron parameters (post,), the
+    one-value parameters (1,). Output: (post,).
+
+    `Y` reduces over the stored synapses (`rk`), the pre-only parts of the psp computed once
+    per pre neuron (`P_<name>` stages, as for a window); a synapse that is not there (ELL
+    padding, the left-out diagonal) gives the operation's neutral term. `finish` divides a
+    mean by the row's count and gives 0 to a post neuron without synapses.
+    """
+    dtype = spec.dtype
+    pre_x = {v: te.placeholder((spec.pre,), dtype, f"pre_{v}") for v in spec.pre_vars}
+    post_x = {v: te.placeholder((spec.post,), dtype, f"post_{v}") for v in spec.post_vars}
+    synapse = {v: te.placeholder(spec.synapse_shape, dtype, f"syn_{v}")
+               for v in spec.synapse_vars}
+    ell = spec.layout == "ell"
+    ranks = te.placeholder((spec.post, spec.row), "int32", "pre_ranks") if ell else None
+    counts = te.placeholder((spec.post,), "int32", "counts") if ell else None
+    dendrite = {v: te.placeholder((spec.post,), dtype, f"dendrite_{v}")
+                for v in spec.dendrite_vars}
+    projection = {v: te.placeholder((1,), dtype, f"one_{v}") for v in spec.projection_vars}
+    term, hoisted = split_psp(spec.psp)
+    sources = dict(pre_x)
+    for name, expr in hoisted.items():
+        sources[name] = te.compute((spec.pre,), _pre_stage(expr, pre_x, dtype),
+                                   name=Stage.PADDED + name)
+
+    def value(i, k, j):
+        def leaf(node):
+            kind, name = node[:2]
+            if kind == Kind.PRE:
+                return sources[name][j]
+            if kind == Kind.POST:
+                return post_x[name][i]
+            if name in synapse:
+                return synapse[name][(i,) if spec.layout == "one_to_one" else (i, k)]
+            return dendrite[name][i] if name in dendrite else projection[name][0]
+
+        return to_te(term, leaf, dtype)
+
+    inputs = [*pre_x.values(), *post_x.values(), *synapse.values(),
+              *(t for t in (ranks, counts) if t is not None), *dendrite.values(),
+              *projection.values()]
+    if spec.layout == "one_to_one":
+        return inputs, te.compute((spec.post,), lambda i: value(i, None, i), name=Stage.OUTPUT)
+    count = spec.row - (1 if spec.diagonal else 0)
+    if count <= 0:  # no synapse at all (all-to-all of one neuron onto itself)
+        return inputs, te.compute((spec.post,), lambda i: tirx.const(0.0, dtype),
+                                  name=Stage.OUTPUT)
+    rk = te.reduce_axis((0, spec.row), "rk0")
+    neutral = tirx.const(_NEUTRAL[spec.operation], dtype)
+
+    def body(i):
+        j = ranks[i, rk] if ell else rk
+        term_value = value(i, rk, j)
+        present = rk < counts[i] if ell else (rk != i if spec.diagonal else None)
+        if present is not None:
+            term_value = tirx.if_then_else(present, term_value, neutral)
+        return _reducer(spec.operation, dtype)(term_value, axis=rk)
+
+    total = te.compute((spec.post,), body, name=Stage.OUTPUT)
+    if ell:
+        if spec.operation == "sum":
+            return inputs, total  # an empty row sums to 0 already
+        zero = tirx.const(0.0, dtype)
+
+        def finish(i):
+            result = total[i] / counts[i].astype(dtype) if spec.operation == "mean" \
+                else total[i]
+            return tirx.Select(counts[i] > 0, result, zero)
+
+        return inputs, te.compute((spec.post,), finish, name=Stage.FINISH)
+    if spec.operation == "mean":
+        scale = tirx.const(1.0 / count, dtype)
+        return inputs, te.compute((spec.post,), lambda i: total[i] * scale, name=Stage.FINISH)
+    return inputs, total
+
+
+def _pre_stage(expr: Expr, pre_x: dict, dtype: str):
+    """fcompute of a pre-only part of a psp, once per pre neuron."""
+    return lambda j: to_te(expr, lambda node: pre_x[node[1]][j], dtype)
 
 
 def _input_stages(spec: WindowSpec, pre_x: dict, hoisted: dict[str, Expr], reach) -> dict:

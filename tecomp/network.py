@@ -132,20 +132,24 @@ class Network(metaclass=_NetworkType):
         return Population(geometry, neuron, name=name, stop_condition=stop_condition,
                           network=self)
 
-    def connect(self, projection, post=None, target=None, synapse=None, name=None):
-        """Accept a projection built on this network's populations; returns it.
+    def connect(self, pre, post=None, target=None, synapse=None, name=None,
+                disable_omp: bool = True):
+        """ANNarchy 5's `net.connect(pre, post, target, synapse=None, name=None)`: a new
+        regular `Projection` on this network's populations (connect it with a connector:
+        `net.connect(pre, post, "exc").all_to_all(weights=1.0)`). Given one Convolution,
+        Pooling, Copy or Projection already built on this network, returns it."""
+        if post is None and target is None:
+            if pre not in self.projections:
+                raise InvalidValueError(f"Network.connect: {pre!r} is no projection of this "
+                                        "network; give pre, post and target to make one")
+            return pre
+        from .projection import Projection
 
-        ANNarchy 5's other form, `connect(pre, post, target)`, makes a regular Projection,
-        which tecomp does not have yet: an error that says so."""
-        if post is not None or target is not None:
-            raise InvalidValueError("Network.connect(pre, post, target): regular projections "
-                                    "(all-to-all, one-to-one, sparse, ...) are not available "
-                                    "in tecomp yet; connect a Convolution, Pooling or Copy: "
-                                    "net.connect(Convolution(pre, post, target))")
-        if projection not in self.projections:
-            raise InvalidValueError(f"Network.connect: {projection!r} was built on populations "
-                                    "of another network")
-        return projection
+        for role, end in (("pre", pre), ("post", post)):
+            if getattr(end, "network", None) is not self:
+                raise InvalidValueError(f"Network.connect: {role} {end!r} is not a population "
+                                        "of this network")
+        return Projection(pre, post, target, synapse=synapse, name=name)
 
     def monitor(self, obj, variables=None, period: float | None = None,
                 period_offset: float | None = None, start: bool = True, name: str | None = None,

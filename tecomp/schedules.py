@@ -13,9 +13,9 @@ from tvm import s_tir
 
 from .build import num_threads, vector_bytes
 from .errors import KnobError
-from .knobs import Knobs, UpdateKnobs, WindowKnobs
+from .knobs import Knobs, MatrixKnobs, UpdateKnobs, WindowKnobs
 from .lowering import REDUCE_BLOCK, Stage
-from .specs import NeuronSpec, WindowSpec
+from .specs import MatrixSpec, NeuronSpec, WindowSpec
 
 TEMPLATE_VERSION = 1
 # Below this many multiply-adds a kernel runs faster on one thread than it takes to wake two.
@@ -48,10 +48,14 @@ def _default_width(widths: list[int], dtype: str) -> int:
 
 def template(spec) -> str:
     """The name of a spec's template (what its knobs are for)."""
+    if isinstance(spec, MatrixSpec):
+        return "matrix"
     return "update" if isinstance(spec, NeuronSpec) else "window"
 
 
 def default_knobs(spec) -> Knobs:
+    if isinstance(spec, MatrixSpec):
+        return _default_matrix(spec)
     if isinstance(spec, NeuronSpec) and spec.reduction:
         # sums accumulate in float64; 4 registers of partial sums hide the adds' latency
         return UpdateKnobs(vector_width=min(REDUCE_BLOCK, 4 * lanes("float64")),
@@ -80,6 +84,8 @@ def default_knobs(spec) -> Knobs:
 
 def candidates(spec) -> list[Knobs]:
     """Every valid knob setting of a spec's template (what a tuner may try)."""
+    if isinstance(spec, MatrixSpec):
+        return _matrix_candidates(spec)
     if isinstance(spec, NeuronSpec) and spec.reduction:
         return [UpdateKnobs(vector_width=w, parallel=p) for w in REDUCTION_WIDTHS
                 for p in (False, True)]
@@ -127,8 +133,89 @@ def _vector_axis(spec: WindowSpec) -> int | None:
     return -min(candidates)[1] if candidates else None
 
 
+def _default_matrix(spec: MatrixSpec) -> MatrixKnobs:
+    """Dense rows: two registers of partial sums over contiguous weights and pre values, 4
+    rows per pre load (measured best on B7). Padded rows gather their pre values: a plain
+    loop per row, which LLVM vectorises itself, measured faster than lanes of partial
+    sums. One-to-one: a vector over post neurons."""
+    parallel = spec.post * spec.row >= PARALLEL_MIN_WORK
+    if spec.layout == "one_to_one":
+        widths = [w for w in _widths(spec.post, spec.dtype) if w <= 2 * lanes(spec.dtype)]
+        return MatrixKnobs(vector_width=widths[0] if widths else 1, parallel=parallel)
+    if spec.layout == "dense":
+        width = _default_width(_synapse_widths(spec), spec.dtype)
+        block = 4 if spec.post % 4 == 0 else 1
+        return MatrixKnobs(vector_width=width, row_block=block, parallel=parallel)
+    return MatrixKnobs(parallel=parallel)
+
+
+def _matrix_candidates(spec: MatrixSpec) -> list[MatrixKnobs]:
+    if spec.layout == "one_to_one":
+        return [MatrixKnobs(vector_width=w, parallel=p)
+                for w in [*_widths(spec.post, spec.dtype), 1] for p in (False, True)]
+    blocks = [1, *(b for b in BLOCKS if spec.post % b == 0)]
+    return [MatrixKnobs(vector_width=w, row_block=b, parallel=p)
+            for w in [*_synapse_widths(spec), 1] for b in blocks for p in (False, True)]
+
+
+def _synapse_widths(spec: MatrixSpec) -> list[int]:
+    """Lanes of partial results over a row: sums and means only (TVM splits no other
+    reducer, and max/min skip NaN with a reducer of their own; see lowering)."""
+    return _widths(spec.row, spec.dtype) if spec.operation in ("sum", "mean") else []
+
+
+def schedule_matrix(sch: s_tir.Schedule, spec: MatrixSpec, knobs: MatrixKnobs) -> None:
+    """Rows outermost (in parallel), then blocks of `vector_width` synapses, then a tile
+    of `row_block` rows x `vector_width` lanes of partial sums (an rfactor stage), which
+    a last loop per row adds up."""
+    extent = spec.post if spec.layout == "one_to_one" else spec.row
+    for factor, axis, what in ((knobs.vector_width, extent, "vector_width"),
+                               (knobs.row_block, spec.post, "row_block")):
+        if axis % factor:
+            raise KnobError(f"{what} {factor} does not divide {axis} (a {spec.layout} "
+                            f"projection of {spec.post} rows of {spec.row})")
+    if spec.layout == "one_to_one" and knobs.row_block != 1:
+        raise KnobError("row_block of a one-to-one projection must be 1")
+    if spec.layout != "one_to_one" and knobs.vector_width > 1 and \
+            spec.operation not in ("sum", "mean"):
+        raise KnobError(f"vector_width {knobs.vector_width}: the synapses of a "
+                        f"{spec.operation} projection are reduced one at a time")
+    names = _stage_names(sch)
+    for name in names:
+        if name.startswith(Stage.PADDED):  # pre-only parts of the psp: elementwise over pre
+            widths = [w for w in _widths(spec.pre, spec.dtype) if w <= lanes(spec.dtype)]
+            _schedule_elementwise(sch, name, (spec.pre,), widths[0] if widths else 1,
+                                  knobs.parallel)
+    loops = sch.get_loops(sch.get_sblock(Stage.OUTPUT))
+    if spec.layout == "one_to_one" or len(loops) == 1:
+        _schedule_elementwise(sch, Stage.OUTPUT, (spec.post,), knobs.vector_width,
+                              knobs.parallel)
+        return
+    block = sch.get_sblock(Stage.OUTPUT)
+    row, synapses = loops
+    target, reduce_loop, lane = block, synapses, None
+    if knobs.vector_width > 1:
+        _, inner = sch.split(synapses, [None, knobs.vector_width])
+        target = sch.rfactor(inner, 1)  # partial[row, lane]
+        row, reduce_loop, lane = sch.get_loops(target)
+    tile = [lane] if lane is not None else []
+    if knobs.row_block > 1:
+        row, rows = sch.split(row, [None, knobs.row_block])
+        sch.reorder(row, reduce_loop, rows, *tile)
+        sch.unroll(rows)
+    if lane is not None:
+        sch.vectorize(lane)
+    if knobs.parallel:
+        sch.parallel(row)
+    sch.decompose_reduction(target, reduce_loop)
+    if Stage.FINISH in names:
+        _schedule_elementwise(sch, Stage.FINISH, (spec.post,), 1, False)
+
+
 def schedule(sch: s_tir.Schedule, spec, knobs: Knobs) -> None:
-    if isinstance(spec, NeuronSpec):
+    if isinstance(spec, MatrixSpec):
+        schedule_matrix(sch, spec, knobs)
+    elif isinstance(spec, NeuronSpec):
         schedule_neuron(sch, spec, knobs)
     else:
         schedule_window(sch, spec, knobs)

@@ -83,6 +83,66 @@ class WindowSpec:
         return 2 * math.prod(self.post) * self.taps
 
 
+# How a regular projection stores its synapses (see `MatrixSpec`).
+LAYOUTS = ("dense", "ell", "one_to_one")
+
+
+@dataclass(frozen=True)
+class MatrixSpec:
+    """One regular projection (`tecomp.projection.Projection`): per post neuron i,
+    y[i] = operation over its synapses s of psp(w[s], pre[j(s)], post[i], ...).
+
+    The synapses are stored in `layout`:
+
+    - "dense": every post neuron has every pre neuron (all-to-all between whole
+      populations): per-synapse arrays are (post, pre), pre index j = k; with `diagonal`,
+      pre neuron i is left out of post neuron i's synapses (no self-connections);
+    - "ell": padded rows (ELLPACK): per-synapse arrays are (post, row), a (post, row) int32
+      table of pre ranks and a (post,) int32 count of each row's synapses; entries past the
+      count are padding, which takes no part (views, sparse and irregular patterns);
+    - "one_to_one": post neuron i has pre neuron i only: per-synapse arrays are (post,).
+
+    Names in `psp`: ("var", name) for the per-synapse values `synapse_vars` (w first),
+    the per-post-neuron parameters `dendrite_vars` and the one-value ones
+    `projection_vars`; ("pre", x) and ("post", x) for the populations' variables. A post
+    neuron without synapses gets 0, whatever the operation (as in ANNarchy, where it has no
+    dendrite to compute).
+    """
+
+    layout: str
+    pre: int  # pre population size (flat)
+    post: int  # post population size (flat)
+    row: int  # synapses per row as stored: pre for dense, padded length for ell, 1 one_to_one
+    operation: str
+    psp: Expr
+    synapse_vars: tuple[str, ...] = ("w",)
+    dendrite_vars: tuple[str, ...] = ()
+    projection_vars: tuple[str, ...] = ()
+    diagonal: bool = False
+    dtype: str = "float64"
+
+    @property
+    def pre_vars(self) -> tuple[str, ...]:
+        return tuple(sorted(names(self.psp, Kind.PRE)))
+
+    @property
+    def post_vars(self) -> tuple[str, ...]:
+        return tuple(sorted(names(self.psp, Kind.POST)))
+
+    @property
+    def synapse_shape(self) -> tuple[int, ...]:
+        return (self.post,) if self.layout == "one_to_one" else (self.post, self.row)
+
+    @property
+    def taps(self) -> int:
+        """Terms per output as stored (the reduction's length)."""
+        return self.row
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.post * self.row
+
+
 @dataclass(frozen=True)
 class NeuronSpec:
     """The update of one population: `outputs[k] = exprs[k]`, elementwise over `size`.
@@ -126,18 +186,20 @@ class NeuronSpec:
 _OPTIONAL = {"reduction": False}
 
 
-def to_dict(spec: WindowSpec | NeuronSpec) -> dict:
+def to_dict(spec: "WindowSpec | NeuronSpec | MatrixSpec") -> dict:
     """A JSON-ready form of a spec (the inverse of `from_dict`)."""
     fields = {k: v for k, v in dataclasses.asdict(spec).items()
               if k not in _OPTIONAL or v != _OPTIONAL[k]}
     return {"type": type(spec).__name__, **fields}
 
 
-def from_dict(data: dict) -> WindowSpec | NeuronSpec:
+def from_dict(data: dict) -> "WindowSpec | NeuronSpec | MatrixSpec":
     fields = {k: _tuples(v) for k, v in data.items() if k != "type"}
     if data["type"] == "WindowSpec":
         fields["axes"] = tuple(AxisMap(**a) for a in data["axes"])
         return WindowSpec(**fields)
+    if data["type"] == "MatrixSpec":
+        return MatrixSpec(**fields)
     return NeuronSpec(**fields)
 
 

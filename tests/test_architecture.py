@@ -23,12 +23,13 @@ PACKAGE = Path(tecomp.__file__).parent
 LAYERS = {
     "errors": 0, "version": 0, "expr": 1, "reference": 1, "child": 1, "values": 1, "denormals": 1,
     "distributions": 1, "philox": 1,
-    "odes": 2, "neuron": 2, "specs": 2, "knobs": 2, "constants": 2,
+    "odes": 2, "neuron": 2, "specs": 2, "knobs": 2, "constants": 2, "synapse": 2,
+    "connectivity": 2,
     "build": 3, "lowering": 3, "schedules": 3, "cache": 3, "kernels": 3,
     "tuning": 3, "tuning.search": 3, "tuning.worker": 3, "tuning.metaschedule": 3,
     "plan": 3, "engine": 4,
     "network": 5, "population": 5, "monitor": 5, "extensions": 5,
-    "views": 5, "conditions": 5, "saving": 5,
+    "views": 5, "conditions": 5, "saving": 5, "projection": 5,
     "extensions.convolution": 5, "extensions.rules": 5, "extensions.image": 5, "__init__": 6,
 }
 ENTRY_POINTS = {"__main__"}  # the command-line dispatcher may name the tools

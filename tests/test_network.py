@@ -299,10 +299,14 @@ def test_an_update_that_copies_one_projection_runs_inside_it(rng):
     assert_close(watch.get("sum(exc)"), expected)
 
 
-def test_a_regular_projection_is_refused_with_a_clear_error():
-    net = ann.Network()
+def test_connect_makes_a_regular_projection_of_this_network():
+    net, other = ann.Network(), ann.Network()
     a = net.create(4, ann.Neuron(parameters="r = 0.0"))
     b = net.create(4, ann.Neuron(equations="r = sum(exc)"))
-    with pytest.raises(ann.InvalidValueError, match="regular projections"):
-        net.connect(a, b, "exc")
-    assert net.projections == []
+    c = other.create(4, ann.Neuron(parameters="r = 0.0"))
+    proj = net.connect(a, b, "exc")
+    assert isinstance(proj, ann.Projection) and net.projections == [proj]
+    assert net.connect(proj) is proj
+    with pytest.raises(ann.InvalidValueError, match="not a population of this network"):
+        net.connect(c, b, "exc")
+    assert net.projections == [proj]

@@ -142,6 +142,16 @@ class _Window:
         self.pre.network.check_open(f"{type(self).__name__}.connect")
 
     # -- what the compiled network reads (see tecomp.plan and tecomp.engine) ---------------
+    def kernel_inputs(self) -> dict[str, np.ndarray]:
+        """The kernel's arguments after the pre values, in order: the weights (none for a
+        pooling), then the subsampling centres (int32) when they are explicit."""
+        inputs = {}
+        if self.kernel_weights() is not None:
+            inputs["weights"] = self.kernel_weights()
+        if self.centre_table() is not None:
+            inputs["centres"] = np.asarray(self.centre_table(), dtype=np.int32)
+        return inputs
+
     def kernel_weights(self) -> np.ndarray | None:
         """The weights the kernel takes as an argument (None for pooling)."""
         return None
