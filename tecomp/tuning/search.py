@@ -18,7 +18,7 @@ from .. import cache, plan, schedules
 from ..child import Child, ChildFailed, python_module
 from ..errors import InvalidValueError
 from ..knobs import Knobs, knobs_to_dict
-from ..specs import NeuronSpec, WindowSpec, to_dict
+from ..specs import MatrixSpec, NeuronSpec, WindowSpec, to_dict
 
 CANDIDATE_TIMEOUT = 60.0  # seconds to build and time one candidate
 
@@ -182,6 +182,9 @@ def label(spec) -> str:
     """A one-line description of a kernel (progress bars, tables)."""
     if isinstance(spec, WindowSpec):
         return f"{spec.kind} {spec.operation} {spec.pre}->{spec.post} {spec.dtype}"
+    if isinstance(spec, MatrixSpec):
+        return (f"Projection {spec.layout} {spec.operation} {spec.pre}->{spec.post} "
+                f"({spec.row} per row) {spec.dtype}")
     return f"update {spec.size} {spec.dtype}"
 
 

@@ -14,7 +14,7 @@ from .. import build, kernels, schedules
 from ..child import serve
 from ..knobs import knobs_from_dict
 from ..reference import relative_error, tolerance
-from ..specs import NeuronSpec, WindowSpec, from_dict
+from ..specs import MatrixSpec, NeuronSpec, WindowSpec, from_dict
 
 
 class _Baselines(dict):
@@ -39,7 +39,8 @@ def measure(request: dict, baselines: _Baselines) -> dict:
         n_in = len(args) - _outputs(spec)
         fresh = args[:n_in] + [build.aligned_empty(a.shape, a.dtype) for a in args[n_in:]]
         executable["main"](*fresh)
-        allowed = tolerance(spec.dtype, spec.taps if isinstance(spec, WindowSpec) else 1)
+        allowed = tolerance(spec.dtype, spec.taps if isinstance(spec, WindowSpec | MatrixSpec)
+                            else 1)
         for got, want in zip(fresh[n_in:], expected[n_in:], strict=True):
             if relative_error(got, want) > allowed:  # reordered sums round apart, no more
                 raise ValueError("wrong result against the default schedule")
@@ -62,7 +63,10 @@ def arguments(spec, rng: np.random.Generator) -> list:
         if shape == ():  # a scalar argument (the draw counter of random draws): a number
             arrays.append(int(rng.integers(0, 1000)))
             continue
-        if dtype == "int32":  # a subsampling table: centres inside pre
+        if dtype == "int32" and isinstance(spec, MatrixSpec):  # padded rows: ranks, counts
+            values = rng.integers(0, spec.pre, shape) if len(shape) == 2 else \
+                rng.integers(0, spec.row + 1, shape)
+        elif dtype == "int32":  # a subsampling table: centres inside pre
             values = np.stack([rng.integers(0, n, shape[0]) for n in spec.pre], -1)
         else:
             values = rng.uniform(0.1, 1.0, shape)
