@@ -39,7 +39,7 @@ from . import constants, denormals, philox
 from .build import aligned_copy, aligned_empty
 from .errors import InvalidValueError, NetworkStateError
 from .kernels import compile_kernel, signature
-from .plan import network_plan
+from .plan import network_plan, ring_row
 
 # The seed of a network that has none (a network normally has one: Network(seed=...) or a
 # drawn one).
@@ -107,8 +107,16 @@ class Engine:
                                      for name, value in source.kernel_inputs().items()}
         # rings[(pop, name)]: slot j % len holds the values at the end of step j (1-based),
         # every slot the values at compile() until a step has ended
-        self.rings = {key: [aligned_copy(self.state[key[0]][key[1]][0], dtype)
-                            for _ in range(n)] for key, n in plan.rings.items()}
+        # (one block of padded rows per ring: a projection whose synapses have delays of their
+        # own reads the whole block, the others one slot)
+        self.ring_blocks, self.rings = {}, {}
+        for (pop, var), n in plan.rings.items():
+            block = aligned_empty((n, ring_row(pop.size, dtype)), dtype)
+            self.ring_blocks[(pop, var)] = block
+            self.rings[(pop, var)] = [block[s, :pop.size].reshape(pop.geometry)
+                                      for s in range(n)]
+            for slot in self.rings[(pop, var)]:
+                slot[...] = self.state[pop][var][0]
 
     def array(self, pop, name: str) -> np.ndarray:
         """The live values of an attribute, shaped like the geometry."""
@@ -131,7 +139,9 @@ class Engine:
             calls = []
             for k in self.plan.projections:
                 proj = k.projection
-                shapes = [shape for shape, _ in signature(k.spec)]
+                # (the step counter of a kernel with per-synapse delays goes in at the call)
+                shapes = [shape for shape, dtype in signature(k.spec) if shape or
+                          dtype != "int64"]
                 post_vars = [self.state[proj.post][v][parity]
                              for v in getattr(k.spec, "post_vars", ())]
                 extra = [*post_vars, *self.inputs[proj].values(),
@@ -142,6 +152,13 @@ class Engine:
                                  zip((*sources, *extra), shapes, strict=True))
 
                 pre_vars = k.spec.pre_vars
+                if getattr(k.spec, "ring", 0):  # delays per synapse: the step goes in last
+                    sources = [b for v in pre_vars for b in (self.state[proj.pre][v][parity],
+                                                             self.ring_blocks[(proj.pre, v)])]
+                    calls.append((self._counted(functions[k.spec], len(shapes) - 1,
+                                                lambda: self.steps + 1),
+                                  arguments(sources), None))
+                    continue
                 if k.delay == 0:
                     sources = [self.state[proj.pre][v][parity] for v in pre_vars]
                     calls.append((functions[k.spec], arguments(sources), None))
@@ -161,7 +178,8 @@ class Engine:
                        feeds + [state[v][1 - parity].reshape(-1) for v in spec.outputs]
                 function = functions[spec]
                 if spec.draws:  # the draw counter goes in after the seed words
-                    function = self._counted(function, len(spec.inputs) + len(ones) + 1)
+                    function = self._counted(function, len(spec.inputs) + len(ones) + 1,
+                                             lambda: self.draw_counter)
                 calls.append((function, tuple(tensor(b) for b in args), None))
             for k in self.plan.reductions:  # from the values the step ends with
                 pop, spec = k.population, k.spec
@@ -174,10 +192,12 @@ class Engine:
                             for (pop, var), ring in self.rings.items()] for parity in (0, 1)]
         return plans
 
-    def _counted(self, function, at: int):
-        """`function` with the draw counter (a scalar argument) put in at position `at`."""
+    @staticmethod
+    def _counted(function, at: int, counter):
+        """`function` with a counter (a scalar argument: the draw counter, the step) put in
+        at position `at`, its value read at each call."""
         def call(*args):
-            return function(*args[:at], self.draw_counter, *args[at:])
+            return function(*args[:at], counter(), *args[at:])
 
         return call
 

@@ -195,10 +195,12 @@ _NEUTRAL = {"sum": 0.0, "mean": 0.0, "max": -math.inf, "min": math.inf}
 def matrix(spec: MatrixSpec):
     """TE for a regular projection. Returns (inputs, output) for `create_prim_func`.
 
-    Inputs, in order: the pre variables of the psp (pre,), its post variables (post,), the
-    per-synapse arrays (`spec.synapse_shape`, w first), for "ell" the pre ranks (post, row)
-    and the row counts (post,) as int32, the per-post-neuron parameters (post,), the
-    one-value parameters (1,). Output: (post,).
+    Inputs, in order: the pre variables of the psp (pre,) (with `ring`, each followed by
+    its ring (ring, ring_row)), its post variables (post,), the per-synapse arrays
+    (`spec.synapse_shape`, w first), with `ring` the per-synapse delays (int32, same
+    shape), for "ell" the pre ranks (post, row) and the row counts (post,) as int32, the
+    per-post-neuron parameters (post,), the one-value parameters (1,), with `ring` the
+    step counter (an int64 scalar: steps run so far, plus 1). Output: (post,).
 
     `Y` reduces over the stored synapses (`rk`), the pre-only parts of the psp computed once
     per pre neuron (`P_<name>` stages, as for a window); a synapse that is not there (ELL
@@ -216,7 +218,12 @@ def matrix(spec: MatrixSpec):
     dendrite = {v: te.placeholder((spec.post,), dtype, f"dendrite_{v}")
                 for v in spec.dendrite_vars}
     projection = {v: te.placeholder((1,), dtype, f"one_{v}") for v in spec.projection_vars}
-    term, hoisted = split_psp(spec.psp)
+    rings = {v: te.placeholder((spec.ring, spec.ring_row), dtype, f"ring_{v}")
+             for v in spec.pre_vars} if spec.ring else {}
+    delays = te.placeholder(spec.synapse_shape, "int32", "delays") if spec.ring else None
+    step = te.var("step", "int64") if spec.ring else None
+    # with delays, each synapse reads its own past: no pre-only part is shared by all
+    term, hoisted = split_psp(spec.psp) if not spec.ring else (spec.psp, {})
     sources = dict(pre_x)
     for name, expr in hoisted.items():
         sources[name] = te.compute((spec.pre,), _pre_stage(expr, pre_x, dtype),
@@ -225,6 +232,10 @@ def matrix(spec: MatrixSpec):
     def value(i, k, j):
         def leaf(node):
             kind, name = node[:2]
+            if kind == Kind.PRE and spec.ring:
+                d = delays[(i,) if spec.layout == "one_to_one" else (i, k)]
+                slot = tirx.floormod(step - d.astype("int64"), spec.ring).astype("int32")
+                return tirx.Select(d == 0, pre_x[name][j], rings[name][slot, j])
             if kind == Kind.PRE:
                 return sources[name][j]
             if kind == Kind.POST:
@@ -235,9 +246,10 @@ def matrix(spec: MatrixSpec):
 
         return to_te(term, leaf, dtype)
 
-    inputs = [*pre_x.values(), *post_x.values(), *synapse.values(),
-              *(t for t in (ranks, counts) if t is not None), *dendrite.values(),
-              *projection.values()]
+    pre_inputs = [t for v in spec.pre_vars for t in (pre_x[v], rings.get(v)) if t is not None]
+    inputs = [*pre_inputs, *post_x.values(), *synapse.values(),
+              *(t for t in (delays, ranks, counts) if t is not None), *dendrite.values(),
+              *projection.values(), *([step] if step is not None else [])]
     if spec.layout == "one_to_one":
         return inputs, te.compute((spec.post,), lambda i: value(i, None, i), name=Stage.OUTPUT)
     count = spec.row - (1 if spec.diagonal else 0)

@@ -12,13 +12,14 @@ own: it is fused into the projection, which writes straight into the population'
 is.
 """
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
 from . import constants, odes
 from .errors import InvalidValueError
 from .expr import CASTS, ZERO, Kind, add, global_parts, is_global, names, substitute
-from .specs import NeuronSpec, WindowSpec
+from .specs import MatrixSpec, NeuronSpec, WindowSpec
 
 # A delayed projection keeps one snapshot of its pre variables per step of delay.
 MAX_DELAY_STEPS = 100_000
@@ -28,8 +29,8 @@ MAX_RING_BYTES = 8 << 30
 @dataclass(frozen=True, eq=False)
 class ProjectionKernel:
     projection: object
-    spec: WindowSpec
-    delay: int  # steps
+    spec: WindowSpec | MatrixSpec
+    delay: int  # steps (the longest, when synapses have delays of their own)
     fused: object | None = None  # the post population whose update runs in this kernel
 
     @property
@@ -96,20 +97,33 @@ def network_plan(net) -> Plan:
         post_spec = updates[proj.post]
         fused = proj.post if _copies(post_spec, proj, net) else None
         projections.append(ProjectionKernel(proj, spec, proj.delay_steps(net.dt), fused))
-    fused_pops = {k.fused for k in projections if k.fused is not None}
-    own = tuple(UpdateKernel(pop, spec) for pop, spec in updates.items()
-                if spec is not None and pop not in fused_pops)
     rings: dict = {}
     for k in projections:
         for var in k.spec.pre_vars if k.delay else ():
             key = (k.projection.pre, var)
             rings[key] = max(rings.get(key, 0), k.delay)
     _check_ring_memory(rings, net.dtype)
+    # a projection whose synapses have delays of their own reads whole rings
+    projections = [dataclasses.replace(k, spec=dataclasses.replace(
+        k.spec, ring=rings[(k.projection.pre, k.spec.pre_vars[0])],
+        ring_row=ring_row(k.projection.pre.size, net.dtype)))
+        if getattr(k.projection, "per_synapse_delays", False) and k.delay and k.spec.pre_vars
+        else k for k in projections]
+    fused_pops = {k.fused for k in projections if k.fused is not None}
+    own = tuple(UpdateKernel(pop, spec) for pop, spec in updates.items()
+                if spec is not None and pop not in fused_pops)
     outputs = {pop: spec.outputs if spec else () for pop, spec in updates.items()}
     reductions = tuple(ReductionKernel(pop, spec) for pop, spec in
                        ((pop, reduction_spec(update)) for pop, update in updates.items())
                        if spec is not None)
     return Plan(tuple(projections), own, outputs, rings, reductions)
+
+
+def ring_row(size: int, dtype: str) -> int:
+    """Elements per slot of a ring as stored: the population's size rounded up to 64 bytes,
+    so that every slot starts aligned (kernels take a slot as a buffer of its own)."""
+    per_line = 64 // (4 if dtype == "float32" else 8)
+    return -(-size // per_line) * per_line
 
 
 def _check_constants(net, updates: dict) -> None:
@@ -134,7 +148,8 @@ def _check_ring_memory(rings: dict, dtype: str) -> None:
             raise InvalidValueError(f"a projection from {pop.name} is delayed by {length} "
                                     f"steps; tecomp keeps at most {MAX_DELAY_STEPS} steps of "
                                     f"history (a longer delay, or a larger dt)")
-    total = sum(length * pop.size * itemsize for (pop, _), length in rings.items())
+    total = sum(length * ring_row(pop.size, dtype) * itemsize
+                for (pop, _), length in rings.items())
     if total > MAX_RING_BYTES:
         raise InvalidValueError(f"the delays of this network need {total / 2**30:.1f} GiB of "
                                 f"history; at most {MAX_RING_BYTES / 2**30:.0f} GiB is allowed")

@@ -352,11 +352,7 @@ class Projection:
         problem = fits(pattern.weights, dtype)
         if problem:
             raise InvalidValueError(f"{who}: weight {problem}, the network's precision")
-        steps = self._delay_steps(pattern.delays, self.pre.network.dt, who)
-        if len(np.unique(steps)) > 1:
-            raise InvalidValueError(f"{who}: per-synapse delays that differ between synapses "
-                                    "are not supported by tecomp yet; give one number (every "
-                                    "synapse the same delay)")
+        self._delay_steps(pattern.delays, self.pre.network.dt, who)
         self._pattern, self._layout, self.connector_name = pattern, layout, connector
         self._single_weight = not multiple and not isinstance(weights, RandomDistribution | \
                                                                np.ndarray | list | tuple)
@@ -392,9 +388,17 @@ class Projection:
         return self._pattern
 
     def delay_steps(self, dt: float) -> int:
+        """The delay in steps (the longest one, when synapses have delays of their own)."""
         self._connected(f"Projection {self.name}")
         steps = self._delay_steps(self._pattern.delays, dt, f"Projection {self.name}")
-        return int(steps[0]) if len(steps) else 0
+        return int(steps.max(initial=0))
+
+    @property
+    def per_synapse_delays(self) -> bool:
+        """Whether synapses have delays of their own (in steps of the network's dt)."""
+        steps = self._delay_steps(self._connected(f"Projection {self.name}").delays,
+                                  self.pre.network.dt, f"Projection {self.name}")
+        return len(steps) > 0 and bool((steps != steps[0]).any())
 
     def spec(self, dtype: str = "float64") -> MatrixSpec:
         """The kernel of this projection, for a network of that precision."""
@@ -447,6 +451,11 @@ class Projection:
             values = np.zeros(math.prod(spec.synapse_shape))
             values[positions] = self._values[name]
             inputs[name] = values.reshape(spec.synapse_shape)
+        if self.per_synapse_delays and spec.pre_vars:  # see plan: the kernel reads rings
+            steps = np.zeros(math.prod(spec.synapse_shape), dtype=np.int32)
+            steps[positions] = self._delay_steps(pattern.delays, self.pre.network.dt,
+                                                 f"Projection {self.name}")
+            inputs["delays"] = steps.reshape(spec.synapse_shape)
         if spec.layout == "ell":
             ranks = np.zeros(spec.post * spec.row, dtype=np.int32)
             ranks[positions] = pattern.pre_ranks

@@ -102,6 +102,11 @@ class MatrixSpec:
       count are padding, which takes no part (views, sparse and irregular patterns);
     - "one_to_one": post neuron i has pre neuron i only: per-synapse arrays are (post,).
 
+    With `ring`, synapses have delays of their own (in steps, an int32 table beside the
+    weights): a synapse of delay d >= 1 reads its pre value from the ring slot
+    (step + 1 - d) mod ring, which holds the values at the end of step k - d; a synapse of
+    delay 0 reads the current values.
+
     Names in `psp`: ("var", name) for the per-synapse values `synapse_vars` (w first),
     the per-post-neuron parameters `dendrite_vars` and the one-value ones
     `projection_vars`; ("pre", x) and ("post", x) for the populations' variables. A post
@@ -120,6 +125,10 @@ class MatrixSpec:
     projection_vars: tuple[str, ...] = ()
     diagonal: bool = False
     dtype: str = "float64"
+    # Per-synapse delays: each pre variable is also read from its ring of past values,
+    # (ring, ring_row) = (slots, padded row length), slot = (step + 1 - delay) mod ring.
+    ring: int = 0
+    ring_row: int = 0
 
     @property
     def pre_vars(self) -> tuple[str, ...]:
