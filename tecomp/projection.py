@@ -472,6 +472,42 @@ class Projection:
     def weight_source(self) -> "Projection":
         return self
 
+    # -- save() and load() (see tecomp.saving) ---------------------------------------------
+    def saved_state(self) -> dict[str, np.ndarray]:
+        """What save() writes: the pattern (to check a file against) and every attribute."""
+        pattern = self._connected("save")
+        state = {"post_ranks": pattern.post_ranks, "indptr": pattern.indptr,
+                 "pre_ranks": pattern.pre_ranks}
+        return state | {name: np.array(self._flat(name)) for name in self.attributes}
+
+    def state_difference(self, stored: dict) -> str | None:
+        pattern = self._connected("load")
+        for key in ("post_ranks", "indptr", "pre_ranks"):
+            value = stored.get(key)
+            if value is None or value.shape != getattr(pattern, key).shape or \
+                    not np.array_equal(value, getattr(pattern, key)):
+                return "its connection pattern differs from the file's"
+        for name in self.attributes:
+            value = stored.get(name)
+            if value is None or value.shape != self._flat(name).shape:
+                return (f"{name} has shape {None if value is None else value.shape} in the "
+                        f"file, {self._flat(name).shape} in the network")
+        return None
+
+    def checked_state(self, stored: dict, who: str) -> dict:
+        state = {}
+        for name in self.attributes:
+            values = array(stored[name], who, name, dtype=self.pre.network.dtype)
+            problem = fits(values, self.pre.network.dtype)
+            if problem:
+                raise InvalidValueError(f"{who}: {name} {problem}, the network's precision")
+            state[name] = values
+        return state
+
+    def restore_state(self, state: dict) -> None:
+        for name, values in state.items():
+            self._write(name, values)
+
     # -- ANNarchy's access -------------------------------------------------------------------
     @property
     def size(self) -> int:

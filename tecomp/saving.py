@@ -39,10 +39,6 @@ def _path(filename, who: str) -> str:
     return path
 
 
-def _owns_weights(proj) -> bool:
-    return proj.weight_source() is proj and proj.kernel_weights() is not None
-
-
 def describe(net: "Network", populations: bool = True,
              projections: bool = True) -> dict[str, np.ndarray]:
     """The arrays `save()` writes, by key."""
@@ -63,8 +59,8 @@ def describe(net: "Network", populations: bool = True,
             data[f"{proj.name}/{key}"] = np.array(getattr(proj, key).name)
         data[f"{proj.name}/type"] = np.array(type(proj).__name__)
         data[f"{proj.name}/target"] = np.array(proj.target)
-        if _owns_weights(proj):
-            data[f"{proj.name}/w"] = np.asarray(proj.weights, dtype=np.float64)
+        for key, value in proj.saved_state().items():
+            data[f"{proj.name}/{key}"] = value
     return data
 
 
@@ -169,21 +165,16 @@ def _differences(net, data: dict, path: str, populations: bool, projections: boo
                 if there != here:
                     found.append(f"projection {name}: {key} {there!r} in the file, {here!r} "
                                  "in the network")
-            weights = data.get(f"{name}/w")
-            mine = proj.kernel_weights() if _owns_weights(proj) else None
-            if (weights is None) != (mine is None) or (
-                    mine is not None and weights.shape != mine.shape):
-                found.append(f"projection {name}: weights of shape "
-                             f"{None if weights is None else weights.shape} in the file, "
-                             f"{None if mine is None else mine.shape} in the network")
+            problem = proj.state_difference({key.split("/", 1)[1]: value for key, value in
+                                             data.items() if key.startswith(f"{name}/")})
+            if problem:
+                found.append(f"projection {name}: {problem}")
     return found
 
 
 def load(net: "Network", filename: str | os.PathLike, populations: bool = True,
          projections: bool = True) -> None:
     """Read a file written by `save()` into a network of the same structure."""
-    from .extensions.rules import check_weights
-
     path = _path(filename, "load")
     data = _read(path)
     differences = _differences(net, data, path, populations, projections)
@@ -197,12 +188,11 @@ def load(net: "Network", filename: str | os.PathLike, populations: bool = True,
             values.append((pop, attribute, pop.read_value(attribute, data[key], (),
                                                           f"load: {key}")))
     for proj in net.projections if projections else []:
-        if _owns_weights(proj):
-            weights = check_weights(data[f"{proj.name}/w"], proj.spec().bank, "weights",
-                                    net.dtype)
-            values.append((proj, None, weights))
+        stored = {key.split("/", 1)[1]: value for key, value in data.items()
+                  if key.startswith(f"{proj.name}/")}
+        values.append((proj, None, proj.checked_state(stored, f"load: projection {proj.name}")))
     for owner, attribute, value in values:
         if attribute is None:
-            owner.weights = value
+            owner.restore_state(value)
         else:
             owner.live(attribute)[...] = value

@@ -164,6 +164,32 @@ class _Window:
         """The projection whose weight buffer this one reads (itself, or a Copy's source)."""
         return self
 
+    # -- save() and load() (see tecomp.saving) ---------------------------------------------
+    def _owns_weights(self) -> bool:
+        return self.weight_source() is self and self.kernel_weights() is not None
+
+    def saved_state(self) -> dict[str, np.ndarray]:
+        """What save() writes: the weights, when this projection owns them."""
+        return {"w": np.asarray(self.weights, dtype=np.float64)} if self._owns_weights() else {}
+
+    def state_difference(self, stored: dict) -> str | None:
+        weights, mine = stored.get("w"), self.kernel_weights() if self._owns_weights() else None
+        if (weights is None) != (mine is None) or (mine is not None and
+                                                   weights.shape != mine.shape):
+            return (f"weights of shape {None if weights is None else weights.shape} in the "
+                    f"file, {None if mine is None else mine.shape} in the network")
+        return None
+
+    def checked_state(self, stored: dict, who: str) -> dict:
+        if not self._owns_weights():
+            return {}
+        return {"w": check_weights(stored["w"], self.spec().bank, "weights",
+                                   self.pre.network.dtype)}
+
+    def restore_state(self, state: dict) -> None:
+        if "w" in state:
+            self.weights = state["w"]
+
     # -- ANNarchy's projection API -----------------------------------------------------------
     @property
     def size(self) -> int:
