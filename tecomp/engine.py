@@ -105,6 +105,8 @@ class Engine:
                 self.inputs[proj] = {name: aligned_copy(value, "int32" if value.dtype.kind
                                                         in "iu" else dtype)
                                      for name, value in source.kernel_inputs().items()}
+            for name in getattr(proj, "constant_names", tuple)():  # a psp reading Constants
+                table[name].attach(self.inputs[proj][name])
         # rings[(pop, name)]: slot j % len holds the values at the end of step j (1-based),
         # every slot the values at compile() until a step has ended
         # (one block of padded rows per ring: a projection whose synapses have delays of their

@@ -22,6 +22,7 @@ import os
 import numpy as np
 
 from . import connectivity as patterns
+from . import constants
 from .connectivity import Connectivity
 from .distributions import RandomDistribution
 from .errors import EquationError, InvalidTypeError, InvalidValueError, UnknownAttributeError
@@ -407,6 +408,7 @@ class Projection:
         by = {where: tuple(n for n in self.synapse_type.parameters if n in read and
                            self.synapse_type.locality[n] == where)
               for where in (LOCAL, POSTSYNAPTIC, PROJECTION)}
+        by[PROJECTION] += self.constant_names()
         if dtype != "float64":
             for name, values in self._values.items():
                 problem = fits(values, dtype)
@@ -418,6 +420,18 @@ class Projection:
                           by[POSTSYNAPTIC], by[PROJECTION],
                           diagonal=self._layout == "dense" and self.pre is self.post and
                           pattern.nb_synapses < self.pre.size * self.post.size, dtype=dtype)
+
+    def constant_names(self) -> tuple[str, ...]:
+        """The Constants the psp reads (one-value kernel inputs that follow the Constant)."""
+        read = names(self.synapse_type.psp_tree, Kind.VAR) - {"w"}
+        wanted = tuple(sorted(read - set(self.synapse_type.parameters)))
+        visible = constants.visible(self.pre.network)
+        for name in wanted:
+            if name not in visible:
+                raise InvalidValueError(f"Projection {self.name}: its psp reads {name!r}, which "
+                                        "is no Constant of this network; create it with "
+                                        f"net.constant({name!r}, value) (or ann.Constant)")
+        return wanted
 
     def _row(self, pattern: Connectivity) -> int:
         if self._layout == "dense":
@@ -465,8 +479,10 @@ class Projection:
             inputs["counts"] = counts
         for name in spec.dendrite_vars:
             inputs[name] = self._values[name].copy()
+        visible = constants.visible(self.pre.network)
         for name in spec.projection_vars:
-            inputs[name] = self._values[name].copy()
+            inputs[name] = self._values[name].copy() if name in self._values else \
+                np.array([visible[name].value])
         return inputs
 
     def weight_source(self) -> "Projection":

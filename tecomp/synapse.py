@@ -1,8 +1,8 @@
 """Rate-coded synapse types of regular projections: parameters, psp and operation.
 
 The language is ANNarchy's. `psp` is any expression of `w`, the synapse's parameters,
-`pre.x` and `post.x` (per-neuron attributes of the populations) and the functions of
-`tecomp.expr.FUNCTIONS`; `operation` combines the psps of a post neuron's synapses: "sum"
+`pre.x` and `post.x` (per-neuron attributes of the populations), Constants (created
+before the Synapse; changeable after compile()) and the functions of `tecomp.expr.FUNCTIONS`; `operation` combines the psps of a post neuron's synapses: "sum"
 (default), "max", "min" or "mean".
 
     parameters: in a string, one value per synapse unless flagged `: projection` (one
@@ -16,6 +16,7 @@ here, with a message that says so.
 
 import keyword
 
+from . import constants
 from .errors import EquationError, InvalidTypeError, InvalidValueError
 from .expr import Kind, fold, names, parse
 from .neuron import CONSTANTS, RESERVED, Parameter, _lines, _parse_functions, _split_flags
@@ -63,7 +64,7 @@ class Synapse:
         self.psp = "w * pre.r" if psp is None else psp
         if not isinstance(self.psp, str):
             raise InvalidTypeError(f"Synapse: psp must be a string, got {show(self.psp)}")
-        self.psp_tree = fold(parse(self.psp, known={"w", *self.parameters},
+        self.psp_tree = fold(parse(self.psp, known={"w", *self.parameters, *constants.names()},
                                    functions=self.functions | _builtin_functions(),
                                    constants=CONSTANTS, post=True))
         for kind in (Kind.SUM, Kind.GLOBAL):
