@@ -2,7 +2,8 @@
 
 The language is ANNarchy's. `psp` is any expression of `w`, the synapse's parameters,
 `pre.x` and `post.x` (per-neuron attributes of the populations), Constants (created
-before the Synapse; changeable after compile()) and the functions of `tecomp.expr.FUNCTIONS`; `operation` combines the psps of a post neuron's synapses: "sum"
+before the Synapse; changeable after compile()) and the functions of
+`tecomp.expr.FUNCTIONS`; `operation` combines the psps of a post neuron's synapses: "sum"
 (default), "max", "min" or "mean".
 
     parameters: in a string, one value per synapse unless flagged `: projection` (one
