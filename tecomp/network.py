@@ -124,11 +124,25 @@ class Network(metaclass=_NetworkType):
         return self._rng
 
     # -- description --------------------------------------------------------------------
-    def create(self, geometry, neuron, stop_condition: str | None = None,
-               name: str | None = None) -> "Population":
-        """Add a population (ANNarchy 5 style, arguments in its order)."""
+    def create(self, geometry=None, neuron=None, stop_condition: str | None = None,
+               name: str | None = None, population=None) -> "Population":
+        """Add a population (ANNarchy 5 style, arguments in its order). A population made
+        elsewhere (`net.create(ImagePopulation((32, 32)))`, or `population=`) is copied into
+        this network, with its values and its name, as ANNarchy 5 does."""
         from .population import Population  # populations register themselves here
 
+        given = population if population is not None else \
+            geometry if isinstance(geometry, Population) else None
+        if given is not None:
+            if not isinstance(given, Population) or any(
+                    v is not None for v in (neuron, stop_condition, name)) or \
+                    (population is not None and geometry is not None):
+                raise InvalidValueError("Network.create: give a Population alone (as the first "
+                                        "argument or population=), or a geometry and a neuron")
+            return given.copy_into(self)
+        if geometry is None or neuron is None:
+            raise InvalidValueError("Network.create: needs a geometry and a neuron, or a "
+                                    "Population to copy into this network")
         return Population(geometry, neuron, name=name, stop_condition=stop_condition,
                           network=self)
 

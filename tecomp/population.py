@@ -130,6 +130,21 @@ class Population:
         object.__setattr__(self, "_stop", stop)
         network.add_population(self)
 
+    def copy_into(self, network: Network) -> "Population":
+        """A copy of this population (same class, neuron, name, stop condition and current
+        values) added to another network (what `net.create(population)` does)."""
+        copy = type(self).__new__(type(self))
+        own = {"geometry", "neuron", "neuron_type", "network", "name", "_initial", "_checked",
+               "stop_condition", "_stop"}
+        for key, value in self.__dict__.items():  # what a subclass adds (ImagePopulation)
+            if key not in own:
+                object.__setattr__(copy, key, value)
+        Population.__init__(copy, self.geometry, self.neuron_type, name=self.name,
+                            stop_condition=self.stop_condition, network=network)
+        for attribute in self.attributes:
+            copy._initial[attribute][...] = self.live(attribute)
+        return copy
+
     size = property(lambda self: math.prod(self.geometry), doc="Number of neurons.")
     dimension = property(lambda self: len(self.geometry), doc="Number of axes.")
     attributes = property(lambda self: self.neuron.attributes, doc="Parameters and variables.")

@@ -464,3 +464,25 @@ def test_every_name_of_the_star_import_exists():
         assert name in namespace, name
     assert set(ann.__all__) >= ANNARCHY_NAMES
     assert len(set(ann.__all__)) == len(ann.__all__)
+
+
+def test_create_copies_a_population_made_elsewhere_into_the_network():
+    from tecomp.extensions.image import ImagePopulation
+
+    net = ann.Network()
+    made = ImagePopulation((4, 4), name="img")  # on the default network
+    made.r = np.full((4, 4), 0.25)
+    img = net.create(made)
+    assert type(img) is ImagePopulation and img.network is net and img is not made
+    assert img.name == "img" and net.populations == [img]
+    np.testing.assert_array_equal(img.r, np.full((4, 4), 0.25))
+    other = net.create(population=ann.Population(3, ann.Neuron(equations="r = sum(exc)"),
+                                                 name="out"))
+    net.connect(img, other, "exc").all_to_all(2.0)
+    net.compile(silent=True)
+    net.simulate(1)
+    np.testing.assert_allclose(other.r, np.full(3, 16 * 0.25 * 2.0))
+    with pytest.raises(ann.InvalidValueError, match="give a Population alone"):
+        net.create(made, ann.Neuron(parameters="r = 0.0"))
+    with pytest.raises(ann.InvalidValueError, match="needs a geometry and a neuron"):
+        net.create(4)
