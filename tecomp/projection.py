@@ -542,6 +542,16 @@ class Projection:
         return self._connected("Projection.nb_synapses").nb_synapses
 
     @property
+    def delay(self):
+        """The delays in ms: one number when every synapse has the same, else one list per
+        dendrite (ANNarchy's `proj.delay`)."""
+        pattern = self._connected("Projection.delay")
+        if not self.per_synapse_delays:
+            return self.delays
+        return [pattern.delays[a:b].tolist() for a, b in zip(pattern.indptr[:-1],
+                                                             pattern.indptr[1:], strict=True)]
+
+    @property
     def attributes(self) -> list[str]:
         return ["w", *self.synapse_type.parameters]
 
@@ -765,6 +775,11 @@ class Dendrite:
     def size(self) -> int:
         span = self._span()
         return span.stop - span.start
+
+    @property
+    def delay(self) -> list[float]:
+        """The delay of each synapse in ms."""
+        return self.proj._pattern.delays[self._span()].tolist()
 
     def __len__(self) -> int:
         return self.size

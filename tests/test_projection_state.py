@@ -1,0 +1,148 @@
+"""Regular projections over time: per-synapse delays, Constants in psps, save and load.
+
+Expected values are computed here from the connectivity and the history of pre values
+with NumPy (ANNarchy's delay rule, docs/semantics.md): at step k a synapse of delay d >= 1
+reads pre as at the end of step k - d (the initial values before), one of delay 0 the
+values at the start of step k.
+"""
+
+import numpy as np
+import pytest
+
+import tecomp as ann
+from tecomp.reference import relative_error, tolerance
+
+
+def _delayed_sum(weights, delays, history, k):
+    """sum_j w[i, j] * pre(at the time synapse (i, j) reads at step k); NaN weight: none."""
+    out = np.zeros(weights.shape[0])
+    for i, j in zip(*np.nonzero(~np.isnan(weights)), strict=True):
+        d = int(delays[i, j])
+        index = k if d == 0 else max(k - d + 1, 0)  # history[m + 1]: end of step m
+        out[i] += weights[i, j] * history[index][j]
+    return out
+
+
+@pytest.mark.parametrize("precision", ["double", "float"])
+@pytest.mark.parametrize("connector", ["all_to_all", "from_matrix", "fixed_number_pre"])
+def test_per_synapse_delays_read_each_synapse_its_own_past(connector, precision):
+    rng = np.random.default_rng(7)
+    net = ann.Network(seed=3)
+    net.setup(precision=precision)
+    pre = net.create(9, ann.Neuron(parameters="b = 0.0", equations="r = b"))
+    post = net.create(6, ann.Neuron(equations="r = sum(exc)"))
+    proj = ann.Projection(pre, post, "exc")
+    if connector == "from_matrix":
+        weights = rng.random((6, 9))
+        weights[rng.random((6, 9)) < 0.3] = np.nan
+        proj.connect_from_matrix(weights, delays=rng.integers(0, 5, (6, 9)).astype(float))
+    elif connector == "all_to_all":
+        proj.connect_all_to_all(ann.Uniform(0, 1), delays=ann.DiscreteUniform(0, 4))
+    else:
+        proj.connect_fixed_number_pre(4, ann.Uniform(0, 1), delays=ann.DiscreteUniform(1, 4))
+    assert proj.per_synapse_delays
+    net.compile(silent=True)
+    weights = proj.connectivity_matrix(fill=np.nan)
+    delays = np.zeros(weights.shape)
+    for dendrite in proj.dendrites:
+        delays[dendrite.post_rank, dendrite.pre_ranks] = dendrite.delay
+    assert isinstance(proj.delay, list) and len(proj.delay) == proj.size
+    history = [np.zeros(9)]
+    for k in range(9):
+        b = rng.random(9)
+        pre.b = b
+        net.step()
+        history.append(b.astype(np.float32 if precision == "float" else np.float64))
+        expected = _delayed_sum(weights, delays, history, k)
+        dtype = "float32" if precision == "float" else "float64"
+        assert relative_error(post.r, expected) <= tolerance(dtype, 9), k
+
+
+def test_per_synapse_delays_start_again_from_the_initial_values_after_reset():
+    net = ann.Network(seed=1)
+    pre = net.create(3, ann.Neuron(parameters="b = 0.0", equations="r = b : init = 2.0"))
+    post = net.create(1, ann.Neuron(equations="r = sum(exc)"))
+    proj = net.connect(pre, post, "exc").connect_from_matrix(np.ones((1, 3)),
+                                                             delays=np.array([[0, 1, 2]]))
+    net.compile(silent=True)
+    seen = []
+    for _ in range(2):
+        for value in (10.0, 20.0, 30.0):
+            pre.b = value
+            net.step()
+            seen.append(float(post.r[0]))
+        net.reset()
+    # step 0: 2 (current) + 2 + 2; step 1: 10 + 10 + 2; step 2: 20 + 20 + 10
+    assert seen == [6.0, 22.0, 50.0] * 2
+    assert proj.nb_synapses == 3
+
+
+def test_a_psp_reads_a_constant_set_after_compile():
+    net = ann.Network()
+    gain = net.constant("gain", 2.0)
+    pre = net.create(3, ann.Neuron(parameters="r = 1.0"))
+    post = net.create(2, ann.Neuron(equations="r = sum(exc)"))
+    synapse = ann.Synapse(parameters="g = 0.5 : projection", psp="gain * g * w * pre.r")
+    net.connect(pre, post, "exc", synapse).all_to_all(1.0)
+    net.compile(silent=True)
+    net.simulate(1)
+    np.testing.assert_allclose(post.r, [3.0, 3.0])
+    gain.set(4.0)
+    net.simulate(1)
+    np.testing.assert_allclose(post.r, [6.0, 6.0])
+
+
+def test_a_psp_reading_an_unknown_name_is_an_error_at_the_synapse():
+    with pytest.raises(ann.EquationError, match="unknown name 'nothing_like_it'"):
+        ann.Synapse(psp="nothing_like_it * w * pre.r")
+
+
+def _network(seed):
+    net = ann.Network(seed=seed)
+    pre = net.create(6, ann.Neuron(parameters="r = 1.0"))
+    post = net.create(4, ann.Neuron(equations="r = sum(exc)"))
+    synapse = ann.Synapse(parameters="g = 2.0 : postsynaptic\nh = 1.0", psp="g * h * w * pre.r")
+    proj = net.connect(pre, post, "exc", synapse).fixed_probability(0.6, ann.Uniform(0, 1))
+    net.compile(silent=True)
+    return net, proj, post
+
+
+def test_save_and_load_restore_weights_and_parameters(tmp_path):
+    net, proj, post = _network(1)
+    proj.w = 0.25
+    proj.set({"g": [1.0 + k for k in range(proj.size)]})
+    proj.dendrite(proj.post_ranks[0]).h = 3.0
+    net.save(tmp_path / "state.npz")
+    again, copy, copy_post = _network(1)
+    again.load(tmp_path / "state.npz")
+    assert copy.w == proj.w and copy.g == proj.g and copy.get("h") == proj.get("h")
+    net.simulate(1)
+    again.simulate(1)
+    np.testing.assert_array_equal(copy_post.r, post.r)
+
+
+def test_load_refuses_another_pattern_and_changes_nothing(tmp_path):
+    net, proj, _ = _network(1)
+    net.save(tmp_path / "state.npz")
+    other, other_proj, _ = _network(2)
+    before = other_proj.w
+    with pytest.raises(ann.InvalidValueError, match="connection pattern differs"):
+        other.load(tmp_path / "state.npz")
+    assert other_proj.w == before
+
+
+def test_save_connectivity_and_from_file_give_the_same_projection(tmp_path):
+    net, proj, _ = _network(5)
+    proj.save_connectivity(tmp_path / "pattern.npz")
+    net2 = ann.Network()
+    a = net2.create(6, ann.Neuron(parameters="r = 1.0"))
+    b = net2.create(4, ann.Neuron(equations="r = sum(exc)"))
+    copy = net2.connect(a, b, "exc").connect_from_file(tmp_path / "pattern.npz")
+    assert copy.post_ranks == proj.post_ranks and copy.w == proj.w
+    assert [d.pre_ranks for d in copy.dendrites] == [d.pre_ranks for d in proj.dendrites]
+    small = net2.create(5, ann.Neuron(equations="r = sum(exc)"))
+    with pytest.raises(ann.InvalidValueError, match="connects 6 pre to 4 post"):
+        net2.connect(a, small, "exc").connect_from_file(tmp_path / "pattern.npz")
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ann.InvalidValueError, match="not a connectivity file"):
+        net2.connect(a, small, "exc").connect_from_file(tmp_path / "bad.npz")
