@@ -122,7 +122,7 @@ def test_save_and_load_restore_weights_and_parameters(tmp_path):
 
 
 def test_load_refuses_another_pattern_and_changes_nothing(tmp_path):
-    net, proj, _ = _network(1)
+    net, _, _ = _network(1)
     net.save(tmp_path / "state.npz")
     other, other_proj, _ = _network(2)
     before = other_proj.w
@@ -132,7 +132,7 @@ def test_load_refuses_another_pattern_and_changes_nothing(tmp_path):
 
 
 def test_save_connectivity_and_from_file_give_the_same_projection(tmp_path):
-    net, proj, _ = _network(5)
+    _, proj, _ = _network(5)
     proj.save_connectivity(tmp_path / "pattern.npz")
     net2 = ann.Network()
     a = net2.create(6, ann.Neuron(parameters="r = 1.0"))
