@@ -94,7 +94,7 @@ class Engine:
                         name not in self.constants:
                     self.constants[name] = aligned_empty((1,), dtype)
                     table[name].attach(self.constants[name])
-        self.weight_buffers, self.tables = {}, {}
+        self.weight_buffers, self.tables, self.tap_inputs = {}, {}, {}
         for proj in net.projections:
             source = proj.weight_source()  # a Copy reads the very weights of its source
             if source is not proj and source in self.weight_buffers:
@@ -103,6 +103,7 @@ class Engine:
                 self.weight_buffers[proj] = aligned_copy(source.kernel_weights(), dtype)
             if proj.centre_table() is not None:
                 self.tables[proj] = aligned_copy(proj.centre_table(), "int32")
+            self.tap_inputs[proj] = [aligned_copy(a, dtype) for a in proj.tap_inputs()]
         # rings[(pop, name)]: slot j % len holds the values at the end of step j (1-based),
         # every slot the values at compile() until a step has ended
         self.rings = {key: [aligned_copy(self.state[key[0]][key[1]][0], dtype)
@@ -129,8 +130,8 @@ class Engine:
             calls = []
             for k in self.plan.projections:
                 proj = k.projection
-                extra = [b for b in (self.weight_buffers.get(proj), self.tables.get(proj))
-                         if b is not None]
+                extra = [b for b in (self.weight_buffers.get(proj), self.tables.get(proj),
+                                     *self.tap_inputs[proj]) if b is not None]
                 out = self._result(proj)[1 - parity].reshape(proj.post.geometry)
 
                 def arguments(sources, extra=extra, out=out):
