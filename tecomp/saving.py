@@ -64,7 +64,12 @@ def describe(net: "Network", populations: bool = True,
         data[f"{proj.name}/type"] = np.array(type(proj).__name__)
         data[f"{proj.name}/target"] = np.array(proj.target)
         if _owns_weights(proj):
-            data[f"{proj.name}/w"] = np.asarray(proj.weights, dtype=np.float64)
+            weights = proj.weights
+            if isinstance(weights, list):  # filters of several sizes: their padded bank
+                from .extensions.rules import pad_filters
+
+                weights = pad_filters(weights)[0]
+            data[f"{proj.name}/w"] = np.asarray(weights, dtype=np.float64)
     return data
 
 
@@ -182,7 +187,7 @@ def _differences(net, data: dict, path: str, populations: bool, projections: boo
 def load(net: "Network", filename: str | os.PathLike, populations: bool = True,
          projections: bool = True) -> None:
     """Read a file written by `save()` into a network of the same structure."""
-    from .extensions.rules import check_weights
+    from .extensions.rules import check_weights, unpad_filters
 
     path = _path(filename, "load")
     data = _read(path)
@@ -200,6 +205,8 @@ def load(net: "Network", filename: str | os.PathLike, populations: bool = True,
         if _owns_weights(proj):
             weights = check_weights(data[f"{proj.name}/w"], proj.spec().bank, "weights",
                                     net.dtype)
+            if proj.spec().footprints is not None:
+                weights = unpad_filters(weights, proj.spec().footprints)
             values.append((proj, None, weights))
     for owner, attribute, value in values:
         if attribute is None:

@@ -298,3 +298,16 @@ def test_random_lists_match_the_reference(case, seed):
     expected = reference.convolution_filters(x, filters, case["post"], psp=case["psp"],
                                              operation=case["operation"], **case["options"])
     assert_close(post.r, expected, PRECISIONS[case["precision"]])
+
+
+def test_save_and_load_a_list_projection(tmp_path, rng):
+    pre = ann.Population((8, 8), ann.Neuron(parameters="r = 0.0"))
+    post = ann.Population((8, 8, 2), ann.Neuron(equations="r = sum(exc)"))
+    filters = filters_of([(3, 3), (2, 5)])
+    proj = connect(pre, post, filters, {})
+    ann.compile()
+    ann.save(tmp_path / "state.npz")
+    proj.weights = [np.zeros((3, 3)), np.zeros((2, 5))]
+    ann.load(tmp_path / "state.npz")
+    for mine, saved in zip(proj.weights, filters, strict=True):
+        np.testing.assert_array_equal(mine, saved)
