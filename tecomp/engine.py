@@ -98,13 +98,13 @@ class Engine:
         # subsampling centres, synapse tables), which set() writes into after compile()
         self.inputs = {}
         for proj in net.projections:
-            source = proj.weight_source()  # a Copy reads the very buffers of its source
-            if source is not proj and source in self.inputs:
-                self.inputs[proj] = self.inputs[source]
-            else:
-                self.inputs[proj] = {name: aligned_copy(value, "int32" if value.dtype.kind
-                                                        in "iu" else dtype)
-                                     for name, value in source.kernel_inputs().items()}
+            # a Copy reads the very buffers of its source (weights, centres, masks); what it
+            # has of its own (the scales of its own mean) it gets alone
+            shared = self.inputs.get(proj.weight_source(), {})
+            self.inputs[proj] = {
+                name: shared[name] if name in shared and shared[name].shape == value.shape
+                else aligned_copy(value, "int32" if value.dtype.kind in "iu" else dtype)
+                for name, value in proj.kernel_inputs().items()}
             for name in getattr(proj, "constant_names", tuple)():  # a psp reading Constants
                 table[name].attach(self.inputs[proj][name])
         # rings[(pop, name)]: slot j % len holds the values at the end of step j (1-based),

@@ -99,6 +99,11 @@ def _power(base, exponent_tree: Expr, exponent, dtype: str):
     return FUNCTIONS["power"].lower(_tvm(dtype), base, exponent)
 
 
+# What a term that is not there gives, per operation (taps outside a filter's footprint,
+# synapses a row does not have).
+_NEUTRAL = {"sum": 0.0, "mean": 0.0, "max": -math.inf, "min": math.inf}
+
+
 def _reducer(operation: str, dtype: str):
     if operation in ("sum", "mean"):
         return te.sum
@@ -137,7 +142,8 @@ def window(spec: WindowSpec, inline_padding: bool = False):
     """TE for a Convolution or Pooling. Returns (inputs, output) for `create_prim_func`.
 
     Inputs: one placeholder per pre variable of the psp (pre shape), then the weights, then
-    the subsampling table (int32, one row of pre coordinates per centre). With
+    the subsampling table (int32, one row of pre coordinates per centre), then for a bank of
+    several sizes the tap mask and the filters' scales (`specs.tap_inputs`). With
     `inline_padding`, taps test their own range (`likely` conditions, for loop
     partitioning) instead of reading a padded stage.
     """
@@ -146,6 +152,9 @@ def window(spec: WindowSpec, inline_padding: bool = False):
     weights = None if spec.weights is None else te.placeholder(spec.weights, dtype, "weights")
     table = (te.placeholder((math.prod(spec.positions), len(spec.pre)), "int32", "centres")
              if spec.table else None)
+    filters = len(spec.footprints or ())
+    mask = te.placeholder(spec.window + (filters,), dtype, "tap_mask") if spec.masked else None
+    per_filter = te.placeholder((filters,), dtype, "filter_scale") if spec.scaled else None
     term, hoisted = split_psp(spec.psp)
     reach = [(0, 0) if inline_padding else spec.reach(a) for a in range(len(spec.pre))]
     sources = _input_stages(spec, pre_x, hoisted, reach)
@@ -179,17 +188,17 @@ def window(spec: WindowSpec, inline_padding: bool = False):
             inside = tirx.all(*[tirx.all(tirx.likely(index[a] >= 0),
                                          tirx.likely(index[a] < spec.pre[a])) for a in ranged])
             value = tirx.if_then_else(inside, value, outside)
+        if mask is not None:  # a tap outside filter f's own footprint: the neutral element
+            value = tirx.Select(mask[taps + (out[-1],)] != tirx.const(0, dtype), value,
+                                tirx.const(_NEUTRAL[spec.operation], dtype))
         if spec.operation == "mean":
-            value = value * scale
+            value = value * (scale if per_filter is None else per_filter[out[-1]])
         return reducer(value, axis=rk) if rk else value
 
     output = te.compute(spec.post, body, name=Stage.OUTPUT)
-    inputs = [pre_x[v] for v in spec.pre_vars] + [t for t in (weights, table) if t is not None]
+    inputs = [pre_x[v] for v in spec.pre_vars] + [t for t in (weights, table, mask, per_filter)
+                                                   if t is not None]
     return inputs, output
-
-
-# What a synapse that is not there contributes: nothing to a sum, never the max or min.
-_NEUTRAL = {"sum": 0.0, "mean": 0.0, "max": -math.inf, "min": math.inf}
 
 
 def matrix(spec: MatrixSpec):

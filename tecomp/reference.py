@@ -305,3 +305,18 @@ def pooling(
         window = values[tuple(slice(i[a] * extent[a], (i[a] + 1) * extent[a]) for a in range(dq))]
         result[i] = _POOL[operation](window)
     return result
+
+
+def convolution_filters(
+    pre_r: np.ndarray,
+    filters: Sequence[np.ndarray],
+    post_geometry: int | Sequence[int],
+    **options,
+) -> np.ndarray:
+    """A bank given as a list of filters, maybe of different sizes (``connect_filters`` of a
+    list): filter ``f`` alone, as one ``convolution`` with the spatial post geometry,
+    gives post ``[..., f]``. ``options`` are those of ``convolution`` (no ``bank``)."""
+    post = _shape(post_geometry)
+    if post[-1] != len(filters):
+        raise ValueError(f"post's last dim {post[-1]} != number of filters {len(filters)}")
+    return np.stack([convolution(pre_r, f, post[:-1], **options) for f in filters], axis=-1)

@@ -20,9 +20,18 @@ import numpy as np
 from ..errors import EquationError, InvalidTypeError, InvalidValueError, UnknownAttributeError
 from ..expr import Kind, constant_problem, names, parse
 from ..population import Population
-from ..specs import OPERATIONS, AxisMap, WindowSpec
+from ..specs import OPERATIONS, AxisMap, WindowSpec, tap_inputs
 from ..values import ITEM_BYTES, fits, number, physical_memory, show, size_of
-from .rules import check_padding, check_subsampling, check_weights, conv_axes, pool_extent
+from .rules import (
+    check_filters,
+    check_padding,
+    check_subsampling,
+    check_weights,
+    conv_axes,
+    pad_filters,
+    pool_extent,
+    unpad_filters,
+)
 
 __all__ = ["Convolution", "Copy", "Pooling"]
 
@@ -144,12 +153,15 @@ class _Window:
     # -- what the compiled network reads (see tecomp.plan and tecomp.engine) ---------------
     def kernel_inputs(self) -> dict[str, np.ndarray]:
         """The kernel's arguments after the pre values, in order: the weights (none for a
-        pooling), then the subsampling centres (int32) when they are explicit."""
+        pooling), the subsampling centres (int32) when they are explicit, then the tap mask
+        and scales of filters of several sizes."""
         inputs = {}
         if self.kernel_weights() is not None:
             inputs["weights"] = self.kernel_weights()
         if self.centre_table() is not None:
             inputs["centres"] = np.asarray(self.centre_table(), dtype=np.int32)
+        for k, values in enumerate(self.tap_inputs()):  # filters of several sizes
+            inputs[f"taps{k}"] = values
         return inputs
 
     def kernel_weights(self) -> np.ndarray | None:
@@ -169,8 +181,14 @@ class _Window:
         return self.weight_source() is self and self.kernel_weights() is not None
 
     def saved_state(self) -> dict[str, np.ndarray]:
-        """What save() writes: the weights, when this projection owns them."""
-        return {"w": np.asarray(self.weights, dtype=np.float64)} if self._owns_weights() else {}
+        """What save() writes: the weights, when this projection owns them (filters of
+        several sizes as their padded bank)."""
+        if not self._owns_weights():
+            return {}
+        weights = self.weights
+        if isinstance(weights, list):
+            weights = pad_filters(weights)[0]
+        return {"w": np.asarray(weights, dtype=np.float64)}
 
     def state_difference(self, stored: dict) -> str | None:
         weights, mine = stored.get("w"), self.kernel_weights() if self._owns_weights() else None
@@ -183,12 +201,21 @@ class _Window:
     def checked_state(self, stored: dict, who: str) -> dict:
         if not self._owns_weights():
             return {}
-        return {"w": check_weights(stored["w"], self.spec().bank, "weights",
-                                   self.pre.network.dtype)}
+        weights = check_weights(stored["w"], self.spec().bank, "weights",
+                                self.pre.network.dtype)
+        if self.spec().footprints is not None:
+            weights = unpad_filters(weights, self.spec().footprints)
+        return {"w": weights}
 
     def restore_state(self, state: dict) -> None:
         if "w" in state:
             self.weights = state["w"]
+
+    def tap_inputs(self) -> list[np.ndarray]:
+        """The kernel arguments after the centre table: for a bank of filters of several
+        sizes, the tap mask and (mean) each filter's scale (`tecomp.specs.tap_inputs`);
+        none otherwise. They follow from the pattern alone, so a Copy has its own."""
+        return tap_inputs(self.spec())
 
     # -- ANNarchy's projection API -----------------------------------------------------------
     @property
@@ -209,8 +236,10 @@ class _Window:
     def nb_synapses(self) -> int:
         """Taps of one filter (or pooling window) × post size: one synapse per tap and post
         neuron, taps that reach padding included (ANNarchy 5.0.4.1 has no count for shared
-        weights: its `nb_synapses` fails on these projections)."""
-        return self.spec().taps * self.post.size
+        weights: its `nb_synapses` fails on these projections). Filters of several sizes
+        count their own taps each."""
+        spec = self.spec()
+        return math.prod(spec.positions) * sum(spec.filter_taps)
 
     def _attribute_names(self) -> tuple[str, ...]:
         return ("weights", "w") if self.weight_source().kernel_weights() is not None else ()
@@ -269,6 +298,8 @@ class _Window:
         source = self.weight_source()
         weights = source.weights if source.kernel_weights() is not None else \
             np.ones(spec.window)
+        if isinstance(weights, list):  # filters of several sizes: their padded bank
+            weights = pad_filters(weights)[0]
         filters = weights if spec.bank else weights[np.newaxis]
         count = len(filters)
         taps = np.indices(spec.window).reshape(len(spec.window), -1).T  # (T, window dims)
@@ -289,6 +320,8 @@ class _Window:
         shape = (len(centres), count, len(taps))
         keep = np.ones(shape, dtype=bool) if spec.padding == "border" else \
             np.broadcast_to(inside[:, None, :], shape)
+        if spec.masked:  # only each filter's own taps (window order, filters last)
+            keep = keep & tap_inputs(spec)[0].reshape(-1, count).T.astype(bool)[None]
         return (np.broadcast_to(post[:, :, None], shape)[keep],
                 np.broadcast_to(pre[:, None, :], shape)[keep],
                 np.broadcast_to(filters.reshape(count, -1)[None], shape)[keep])
@@ -349,7 +382,23 @@ class Convolution(_Window):
 
     def connect_filters(self, weights, delays: float = 0.0, keep_last_dimension: bool = False,
                         padding: float | str = 0.0, subsampling=None) -> "Convolution":
-        """A bank: weights[f] is filter f, post's last axis has one neuron per filter."""
+        """A bank: weights[f] is filter f, post's last axis has one neuron per filter.
+
+        `weights` is an array (F, *filter), or a list (tuple) of filters of different sizes,
+        all with as many dims as pre (multiple scales): each is centred as its own size
+        dictates, exactly as `connect_filter` with that filter alone would centre it, with
+        the same subsampling and padding. A list of filters of one shape is that array.
+
+        >>> import numpy as np, tecomp as ann
+        >>> ann.clear()
+        >>> pre = ann.Population((8, 8), ann.Neuron(parameters="r = 0.0"))
+        >>> post = ann.Population((4, 4, 3), ann.Neuron(equations="r = sum(exc)"))
+        >>> proj = Convolution(pre, post, "exc")
+        >>> proj.connect_filters([np.ones((3, 3)), np.ones((5, 5)), np.ones((1, 1))])
+        Convolution(pop0 -> pop1, target='exc')
+        >>> [w.shape for w in proj.weights]
+        [(3, 3), (5, 5), (1, 1)]
+        """
         if not isinstance(keep_last_dimension, bool | np.bool_) or keep_last_dimension:
             raise InvalidValueError("Convolution.connect_filters: a bank of filters cannot be "
                                     "combined with keep_last_dimension=True")
@@ -359,15 +408,26 @@ class Convolution(_Window):
         self._check_open()
         method = "connect_filters" if bank else "connect_filter"
         dtype = self.pre.network.dtype
-        weights = check_weights(weights, bank, method, dtype)
+        weights = check_filters(weights, method, dtype) if bank else \
+            check_weights(weights, False, method, dtype)
+        footprints = None
+        if isinstance(weights, list):  # filters of several sizes: one padded bank
+            weights, footprints = pad_filters(weights)
         delays = self._check_delays(delays)
         padding = check_padding(padding, dtype)
         window = weights.shape[1:] if bank else weights.shape
         axes = conv_axes(self.pre.geometry, self.post.geometry, window, weights.shape[0] if
                           bank else None, bool(keep_last), subsampling is not None, method)
+        for a, m in enumerate(axes if footprints else ()):
+            sizes = [own[a] for own in footprints]
+            if m.mode == "span" and set(sizes) != {self.pre.geometry[a]}:
+                raise InvalidValueError(
+                    f"Convolution.{method}: post {self.post.geometry} has one dimension less "
+                    f"than pre {self.pre.geometry}, so every filter's last size must equal "
+                    f"pre's last size ({self.pre.geometry[a]}); the filters have {sizes}")
         spec = WindowSpec("Convolution", self.pre.geometry, self.post.geometry, window, axes,
                           self.operation, self._psp_tree, padding, weights=weights.shape,
-                          table=subsampling is not None)
+                          table=subsampling is not None, footprints=footprints)
         centres = None if subsampling is None else check_subsampling(subsampling, spec)
         self._spec, self._weights, self._centres, self.delays = spec, weights, centres, delays
         return self
@@ -379,18 +439,30 @@ class Convolution(_Window):
         return self._centres
 
     @property
-    def weights(self) -> np.ndarray:
-        """The filter (or bank); assign an array of the same shape to replace it."""
+    def weights(self) -> np.ndarray | list[np.ndarray]:
+        """The filter (or bank; a list for filters of several sizes), copies; assign the
+        same shapes to replace it."""
         if self._weights is None:
             raise InvalidValueError(f"{self!r}: no weights yet; call {self._connect_hint}")
         engine = self.pre.network.engine
-        return (self._weights if engine is None else engine.weights(self)).copy()
+        live = self._weights if engine is None else engine.weights(self)
+        footprints = self._spec.footprints
+        return live.copy() if footprints is None else unpad_filters(live, footprints)
 
     @weights.setter
     def weights(self, value) -> None:
         if self._weights is None:
             raise InvalidValueError(f"{self!r}: call {self._connect_hint} before setting weights")
-        value = check_weights(value, self._spec.bank, "weights", self.pre.network.dtype)
+        dtype, footprints = self.pre.network.dtype, self._spec.footprints
+        if footprints is not None:
+            value = check_filters(value, "weights", dtype)
+            shapes = tuple(w.shape for w in value)
+            if shapes != footprints:
+                raise InvalidValueError(f"Convolution.weights: new weights must be a list of "
+                                        f"filters of the shapes {list(footprints)}, got "
+                                        f"{list(shapes)}")
+            value = pad_filters(list(value))[0]
+        value = check_weights(value, self._spec.bank, "weights", dtype)
         if value.shape != self._weights.shape:
             raise InvalidValueError(f"Convolution.weights: new weights must have the shape "
                                     f"{self._weights.shape}, got {value.shape}")

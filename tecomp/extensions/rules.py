@@ -28,6 +28,54 @@ def check_weights(weights, bank: bool, method: str, dtype: str = "float64") -> n
     return array
 
 
+def check_filters(weights, method: str, dtype: str = "float64") -> np.ndarray | list:
+    """A bank: an array (F, *window), or a list (tuple) of filters. A list whose filters all
+    have one shape is that array; otherwise a list of new float64 arrays, each checked like
+    one filter, all with the same number of dimensions."""
+    if not isinstance(weights, list | tuple):
+        return check_weights(weights, True, method, dtype)
+    who = f"Convolution.{method}"
+    if not weights:
+        raise InvalidValueError(f"{who}: a list of filters must hold at least one filter, "
+                                "got an empty list")
+    filters = [real_array(w, who, f"filter {f} of the list", "numbers", dtype=dtype,
+                          wrong_type=InvalidValueError) for f, w in enumerate(weights)]
+    shapes = [w.shape for w in filters]
+    if len(set(shapes)) == 1:
+        return check_weights(np.stack(filters), True, method, dtype)
+    dims = sorted({len(s) for s in shapes})
+    if len(dims) > 1:
+        f = next(f for f, s in enumerate(shapes) if len(s) != len(shapes[0]))
+        raise InvalidValueError(f"{who}: every filter of a list must have the same number of "
+                                f"dimensions; filter 0 has shape {shapes[0]}, filter {f} has "
+                                f"{shapes[f]}")
+    for f, w in enumerate(filters):
+        check_weights(w, False, f"{method}: filter {f} of the list", dtype)
+    return filters
+
+
+def pad_filters(filters: list[np.ndarray]) -> tuple[np.ndarray, tuple[tuple[int, ...], ...]]:
+    """The bank (F, *largest size per axis) holding each filter at the offset that keeps its
+    own centre (zeros around it), and each filter's own shape."""
+    window = tuple(max(sizes) for sizes in zip(*(w.shape for w in filters), strict=True))
+    bank = np.zeros((len(filters), *window))
+    for f, w in enumerate(filters):
+        bank[(f, *_footprint(window, w.shape))] = w
+    return bank, tuple(w.shape for w in filters)
+
+
+def unpad_filters(bank: np.ndarray, footprints) -> list[np.ndarray]:
+    """The filters of a padded bank (copies), as `pad_filters` placed them."""
+    return [bank[(f, *_footprint(bank.shape[1:], own))].copy()
+            for f, own in enumerate(footprints)]
+
+
+def _footprint(window, own) -> tuple[slice, ...]:
+    """Where a filter of shape `own` sits in `window` (see specs.WindowSpec.offsets)."""
+    return tuple(slice((big - 1) // 2 - (k - 1) // 2, (big - 1) // 2 - (k - 1) // 2 + k)
+                 for big, k in zip(window, own, strict=True))
+
+
 def check_padding(padding, dtype: str = "float64") -> float | str:
     if isinstance(padding, str):
         if padding != "border":
