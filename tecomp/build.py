@@ -5,39 +5,22 @@ loads), so every array handed to a kernel comes from `aligned_empty`.
 """
 
 import functools
+import hashlib
+import importlib.metadata
+import json
 import os
-import warnings
+import platform
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .runtime import cores, num_threads  # noqa: F401 - settles TVM_NUM_THREADS first
 
-def cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-        (os.cpu_count() or 1)
+if TYPE_CHECKING:  # TVM's compiler is imported only to build
+    import tvm
 
-
-def _thread_count() -> str:
-    """TVM starts half the cores on x86 unless told, and reads TVM_NUM_THREADS when its pool
-    starts. More threads than cores only slow every parallel kernel and the interpreter's
-    exit (each idle worker spins), so a larger or unreadable value is capped, with a word."""
-    given = os.environ.get("TVM_NUM_THREADS")
-    if given is None:
-        return str(cores())
-    try:
-        wanted = int(given)
-    except ValueError:
-        wanted = -1
-    if 1 <= wanted <= cores():
-        return given
-    warnings.warn(f"tecomp: TVM_NUM_THREADS={given!r} is not between 1 and the {cores()} "
-                  f"cores of this process; using {cores()}", stacklevel=2)
-    return str(cores())
-
-
-os.environ["TVM_NUM_THREADS"] = _thread_count()
-
-import tvm  # noqa: E402 - after TVM_NUM_THREADS is settled
 
 ALIGNMENT = 64
 
@@ -57,10 +40,17 @@ def aligned_copy(array: np.ndarray, dtype: str) -> np.ndarray:
     return out
 
 
+def user_dir() -> Path:
+    """tecomp's cache folder: compiled kernels, tuned records, this machine's description."""
+    return Path(os.environ.get("TECOMP_CACHE") or Path.home() / ".cache" / "tecomp")
+
+
 @functools.cache
 def host_target() -> "tvm.target.Target":
     """LLVM for this CPU with the features the OS really enables (a VM may hide AVX-512;
     `mcpu` alone would let LLVM emit instructions that crash with SIGILL)."""
+    import tvm
+
     cpu = tvm.get_global_func("tvm.codegen.llvm.GetHostCPUName")()
     features = tvm.get_global_func("tvm.codegen.llvm.GetHostCPUFeatures")()
     mattr = [("+" if on else "-") + name for name, on in sorted(features.items())]
@@ -69,17 +59,68 @@ def host_target() -> "tvm.target.Target":
 
 
 @functools.cache
-def vector_bytes() -> int:
-    """Width of the widest vector register the target may use."""
+def host() -> dict:
+    """What kernels are compiled for here: {"target" (the LLVM target, as text), "llvm"
+    (major version), "tvm" (version), "vector_bytes"}. Asking LLVM needs TVM's compiler
+    (over a second to import), so the answer is kept in the cache folder under a
+    fingerprint of the CPU and of the installed TVM, and read back by later processes."""
+    fingerprint = _fingerprint()
+    path = user_dir() / "machine.json"
+    if fingerprint is not None:
+        try:
+            known = json.loads(path.read_text())
+            if isinstance(known, dict) and isinstance(known.get(fingerprint), dict) and \
+                    set(known[fingerprint]) == {"target", "llvm", "tvm", "vector_bytes"}:
+                return known[fingerprint]
+        except (OSError, ValueError):
+            known = {}
+    else:
+        known = {}
+    described = _describe()
+    if fingerprint is not None:
+        try:  # one file per machine and TVM; a failed write costs the next start time only
+            path.parent.mkdir(parents=True, exist_ok=True)
+            known = known if isinstance(known, dict) else {}
+            with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
+                                             suffix=".tmp") as stream:
+                json.dump(known | {fingerprint: described}, stream)
+            os.replace(stream.name, path)
+        except OSError:
+            pass
+    return described
+
+
+def _describe() -> dict:
+    import tvm
+
     target = host_target()
     has = tvm.get_global_func("target.target_has_feature")
-    if has("avx512f", target):
-        return 64
-    return 32 if has("avx", target) else 16
+    llvm = tvm.get_global_func("target.llvm_version_major", allow_missing=True)
+    return {"target": str(target), "llvm": llvm() if llvm else None, "tvm": tvm.__version__,
+            "vector_bytes": 64 if has("avx512f", target) else 32 if has("avx", target)
+            else 16}
 
 
-def num_threads() -> int:
-    return int(os.environ.get("TVM_NUM_THREADS", "1"))
+def _fingerprint() -> str | None:
+    """The CPU (model, flags, core count) and the installed TVM; None where the CPU cannot
+    be read cheaply (then LLVM is asked every time)."""
+    try:
+        with open("/proc/cpuinfo") as stream:
+            lines = [line for line in stream.read().split("\n\n")[0].splitlines()
+                     if line.split(":")[0].strip() in ("vendor_id", "model name", "flags",
+                                                        "Features", "CPU part")]
+        version = importlib.metadata.version("apache-tvm")
+    except (OSError, importlib.metadata.PackageNotFoundError):
+        return None
+    if not lines:
+        return None
+    text = "\n".join([*lines, str(os.cpu_count()), platform.machine(), version])
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def vector_bytes() -> int:
+    """Width of the widest vector register the target may use."""
+    return int(host()["vector_bytes"])
 
 
 # Splits loops at `likely` range tests, so inline padding leaves a branch-free main body.
@@ -88,5 +129,7 @@ PASS_CONFIG = {"s_tir.LoopPartition": {"partition_const_loop": True}}
 
 def compile_module(mod: "tvm.IRModule"):
     """Compile a scheduled module for this CPU; returns the executable (`[\"main\"]`)."""
+    import tvm
+
     with tvm.transform.PassContext(opt_level=3, config=PASS_CONFIG):
         return tvm.compile(mod, target=host_target())

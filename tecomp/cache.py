@@ -28,10 +28,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import tvm
-import tvm_ffi
-
-from . import build
+from . import build, runtime
 from .errors import KnobError
 from .knobs import Knobs, TraceKnobs, knobs_from_dict, knobs_to_dict
 from .schedules import TEMPLATE_VERSION, candidates, template
@@ -66,8 +63,7 @@ class Record:
         return self.key["threads"]
 
 
-def user_dir() -> Path:
-    return Path(os.environ.get("TECOMP_CACHE") or Path.home() / ".cache" / "tecomp")
+user_dir = build.user_dir
 
 
 def committed_dir() -> Path:
@@ -79,9 +75,9 @@ def committed_dir() -> Path:
 
 @functools.cache
 def _environment_static() -> dict:
-    llvm = tvm.get_global_func("target.llvm_version_major", allow_missing=True)
-    return {"target": str(build.host_target()), "tvm": tvm.__version__,
-            "tvm_ffi": tvm_ffi.__version__, "llvm": llvm() if llvm else None,
+    host = build.host()
+    return {"target": host["target"], "tvm": host["tvm"],
+            "tvm_ffi": runtime.ffi().__version__, "llvm": host["llvm"],
             "template": TEMPLATE_VERSION}
 
 
@@ -237,7 +233,7 @@ def load_library(path: Path, spec: WindowSpec | NeuronSpec):
     problem = _library_problem(path, spec)
     if problem is None:
         try:
-            return tvm.runtime.load_module(str(path))["main"]
+            return runtime.load_module(str(path))["main"]
         except Exception as err:  # a file the checksum vouched for but the loader refused
             problem = f"it does not load ({err})"
     _set_aside(path)

@@ -33,12 +33,11 @@ import threading
 import time
 
 import numpy as np
-import tvm
 
-from . import constants, denormals, philox
+from . import constants, denormals, philox, runtime
 from .build import aligned_copy, aligned_empty
 from .errors import InvalidValueError, NetworkStateError
-from .kernels import compile_kernel, signature
+from .kernels import compile_kernel
 from .plan import network_plan, ring_row
 
 # The seed of a network that has none (a network normally has one: Network(seed=...) or a
@@ -141,32 +140,33 @@ class Engine:
             calls = []
             for k in self.plan.projections:
                 proj = k.projection
-                # (the step counter of a kernel with per-synapse delays goes in at the call)
-                shapes = [shape for shape, dtype in signature(k.spec) if shape or
-                          dtype != "int64"]
-                post_vars = [self.state[proj.post][v][parity]
-                             for v in getattr(k.spec, "post_vars", ())]
+                spec = k.spec
+                post_vars = [self.state[proj.post][v][parity].reshape(spec.post_shape)
+                             for v in getattr(spec, "post_vars", ())]
                 extra = [*post_vars, *self.inputs[proj].values(),
-                         self._result(proj)[1 - parity]]
+                         self._result(proj)[1 - parity].reshape(spec.post_shape)]
 
-                def arguments(sources, extra=extra, shapes=shapes):
-                    return tuple(tensor(b.reshape(shape)) for b, shape in
-                                 zip((*sources, *extra), shapes, strict=True))
+                def arguments(sources, extra=extra):
+                    return tuple(tensor(b) for b in (*sources, *extra))
+
+                def pre(buffers, shape=spec.pre_shape):
+                    """Pre values (or ring slots) in the kernel's shape."""
+                    return [b.reshape(shape) for b in buffers]
 
                 pre_vars = k.spec.pre_vars
                 if getattr(k.spec, "ring", 0):  # delays per synapse: the step goes in last
-                    sources = [b for v in pre_vars for b in (self.state[proj.pre][v][parity],
-                                                             self.ring_blocks[(proj.pre, v)])]
-                    calls.append((self._counted(functions[k.spec], len(shapes) - 1,
+                    sources = [b for v in pre_vars for b in (
+                        *pre([self.state[proj.pre][v][parity]]), self.ring_blocks[(proj.pre, v)])]
+                    calls.append((self._counted(functions[k.spec], len(sources) + len(extra) - 1,
                                                 lambda: self.steps + 1),
                                   arguments(sources), None))
                     continue
                 if k.delay == 0:
-                    sources = [self.state[proj.pre][v][parity] for v in pre_vars]
+                    sources = pre([self.state[proj.pre][v][parity] for v in pre_vars])
                     calls.append((functions[k.spec], arguments(sources), None))
                     continue
                 length = len(self.rings[(proj.pre, pre_vars[0])])
-                by_slot = [arguments([self.rings[(proj.pre, v)][slot] for v in pre_vars])
+                by_slot = [arguments(pre([self.rings[(proj.pre, v)][slot] for v in pre_vars]))
                            for slot in range(length)]
                 calls.append((functions[k.spec], None, (length, k.delay, by_slot)))
             for k in self.plan.updates:
@@ -318,7 +318,7 @@ def _tensor_cache():
         if key not in made:
             if array.ctypes.data % 64:
                 raise InvalidValueError("internal: a kernel buffer is not 64-byte aligned")
-            made[key] = (tvm.runtime.from_dlpack(array), array)  # keep the array alive
+            made[key] = (runtime.from_dlpack(array), array)  # keep the array alive
         return made[key][0]
 
     return tensor

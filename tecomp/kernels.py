@@ -7,13 +7,14 @@ process that compiles the same network builds nothing.
 
 import sys
 import warnings
+from typing import TYPE_CHECKING
 
-import tvm
-from tvm import s_tir, te
-
-from . import build, cache, lowering, schedules
+from . import build, cache, schedules
 from .knobs import Knobs, TraceKnobs, WindowKnobs
 from .specs import MatrixSpec, NeuronSpec, WindowSpec
+
+if TYPE_CHECKING:  # TVM's compiler is imported only when a kernel must be built
+    import tvm
 
 _untuned_said = False
 # Whether tecomp prints its hints (the line saying that some kernels use default schedules).
@@ -24,6 +25,8 @@ HINTS = True
 
 def _tensors(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None) -> list:
     """The TE arguments of a spec: inputs, then outputs."""
+    from . import lowering
+
     if isinstance(spec, NeuronSpec):
         inputs, outputs = (lowering.reduction if spec.reduction else lowering.neuron)(spec)
         return inputs + outputs
@@ -42,12 +45,15 @@ def signature(spec: WindowSpec | NeuronSpec) -> list[tuple[tuple[int, ...], str]
             ((), str(t.ty)) for t in _tensors(spec)]
 
 
-def prim_func(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None) -> tvm.IRModule:
+def prim_func(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None) -> "tvm.IRModule":
     """The unscheduled module of a spec; arguments: inputs, then outputs."""
+    import tvm
+    from tvm import te
+
     return tvm.IRModule({"main": te.create_prim_func(_tensors(spec, knobs))})
 
 
-def scheduled(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None) -> tvm.IRModule:
+def scheduled(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None) -> "tvm.IRModule":
     """The kernel of a spec under template knobs (default: the template's defaults) or
     under a MetaSchedule trace."""
     knobs = schedules.default_knobs(spec) if knobs is None else knobs
@@ -55,6 +61,8 @@ def scheduled(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None) -> tvm.
         from .tuning import metaschedule  # imports MetaSchedule only for records that need it
 
         return metaschedule.apply(spec, knobs)
+    from tvm import s_tir
+
     sch = s_tir.Schedule(prim_func(spec, knobs))
     schedules.schedule(sch, spec, knobs)
     return sch.mod

@@ -38,18 +38,7 @@ from .expr import (
     substitute,
 )
 from .specs import MatrixSpec, NeuronSpec, WindowSpec
-
-
-class Stage:
-    """Names of the stages lowering makes, which the schedule templates look up."""
-
-    OUTPUT = "Y"  # the window reduction
-    WEIGHTS = "WT"  # a bank's weights with the filter axis last
-    PADDED = "P_"  # prefix of the input stages: P_r, P_g0, ...
-    UPDATE = "update"  # a population update (one loop nest, one output per variable)
-    REDUCE = "reduce_"  # prefix of a population-wide operation's stages: reduce_0, ...
-    FINISH = "finish"  # a regular projection's mean division and empty rows, after `Y`
-
+from .stages import REDUCE_BLOCK, Stage
 
 _CALLS = FUNCTIONS | {ITE.name: ITE} | CASTS
 _LOGIC = {"<": tirx.LT, "<=": tirx.LE, ">": tirx.GT, ">=": tirx.GE, "==": tirx.EQ, "!=": tirx.NE,
@@ -425,11 +414,6 @@ _REDUCE = {
     "max": ("max", lambda x: x, lambda total, n: total),
     "min": ("min", lambda x: x, lambda total, n: total),
 }
-# The main part of a reduction covers a multiple of this many neurons (see `_reduce`), so
-# that every vector width up to it divides it.
-REDUCE_BLOCK = 64
-
-
 def reduction(spec: NeuronSpec):
     """TE for the population-wide operations of one population (a `reduction` spec):
     per operation, one stage `reduce_<k>` over every neuron (then a stage that finishes

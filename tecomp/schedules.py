@@ -8,13 +8,15 @@ defaults with measured ones; every knob value drawn from `knob_space(spec)` is v
 
 import itertools
 import math
-
-from tvm import s_tir
+from typing import TYPE_CHECKING
 
 from .build import num_threads, vector_bytes
 from .errors import KnobError
 from .knobs import Knobs, MatrixKnobs, UpdateKnobs, WindowKnobs
-from .lowering import REDUCE_BLOCK, Stage
+from .stages import REDUCE_BLOCK, Stage
+
+if TYPE_CHECKING:  # choosing knobs needs no TVM; applying them gets a schedule
+    from tvm import s_tir
 from .specs import MatrixSpec, NeuronSpec, WindowSpec
 
 TEMPLATE_VERSION = 1
@@ -25,7 +27,7 @@ MAX_UNROLL_STEPS = 512
 # Vector loads of every 3rd element or sparser turn into slow gathers.
 MAX_VECTOR_STRIDE = 2
 BLOCKS = (2, 4, 8)
-# Vector widths of a reduction (each divides lowering.REDUCE_BLOCK).
+# Vector widths of a reduction (each divides stages.REDUCE_BLOCK).
 REDUCTION_WIDTHS = (64, 32, 16, 8, 4, 2, 1)
 
 
@@ -164,7 +166,7 @@ def _synapse_widths(spec: MatrixSpec) -> list[int]:
     return _widths(spec.row, spec.dtype) if spec.operation in ("sum", "mean") else []
 
 
-def schedule_matrix(sch: s_tir.Schedule, spec: MatrixSpec, knobs: MatrixKnobs) -> None:
+def schedule_matrix(sch: "s_tir.Schedule", spec: MatrixSpec, knobs: MatrixKnobs) -> None:
     """Rows outermost (in parallel), then blocks of `vector_width` synapses, then a tile
     of `row_block` rows x `vector_width` lanes of partial sums (an rfactor stage), which
     a last loop per row adds up."""
@@ -212,7 +214,7 @@ def schedule_matrix(sch: s_tir.Schedule, spec: MatrixSpec, knobs: MatrixKnobs) -
         _schedule_elementwise(sch, Stage.FINISH, (spec.post,), 1, False)
 
 
-def schedule(sch: s_tir.Schedule, spec, knobs: Knobs) -> None:
+def schedule(sch: "s_tir.Schedule", spec, knobs: Knobs) -> None:
     if isinstance(spec, MatrixSpec):
         schedule_matrix(sch, spec, knobs)
     elif isinstance(spec, NeuronSpec):
@@ -244,7 +246,7 @@ def _schedule_elementwise(sch, block: str, shape: tuple[int, ...], width: int,
         _parallel_outer(sch, loops, list(shape))
 
 
-def schedule_window(sch: s_tir.Schedule, spec: WindowSpec, knobs: WindowKnobs) -> None:
+def schedule_window(sch: "s_tir.Schedule", spec: WindowSpec, knobs: WindowKnobs) -> None:
     """Loop order: parallel outer output loops, the window taps, then a register tile of
     `block` x `vector_width` outputs (block on `block_axis`, vector on `vector_axis`)."""
     _check_tile(spec, knobs)
@@ -307,7 +309,7 @@ def _check_tile(spec: WindowSpec, knobs: WindowKnobs) -> None:
                             f"post shape {spec.post}")
 
 
-def schedule_neuron(sch: s_tir.Schedule, spec: NeuronSpec, knobs: UpdateKnobs) -> None:
+def schedule_neuron(sch: "s_tir.Schedule", spec: NeuronSpec, knobs: UpdateKnobs) -> None:
     if spec.reduction:
         schedule_reduction(sch, spec, knobs)
         return
@@ -316,7 +318,7 @@ def schedule_neuron(sch: s_tir.Schedule, spec: NeuronSpec, knobs: UpdateKnobs) -
     _schedule_elementwise(sch, update, (spec.size,), knobs.vector_width, knobs.parallel)
 
 
-def schedule_reduction(sch: s_tir.Schedule, spec: NeuronSpec, knobs: UpdateKnobs) -> None:
+def schedule_reduction(sch: "s_tir.Schedule", spec: NeuronSpec, knobs: UpdateKnobs) -> None:
     """Each operation's sum (max, min) is split three ways: one part per thread (parallel),
     then `vector_width` partial results side by side in a vector, then the neurons each
     lane runs over; the parts are combined afterwards (two small rfactor stages)."""
@@ -342,9 +344,9 @@ def schedule_reduction(sch: s_tir.Schedule, spec: NeuronSpec, knobs: UpdateKnobs
         sch.decompose_reduction(per_lane, run_loop)
 
 
-def _stage_names(sch: s_tir.Schedule) -> list[str]:
+def _stage_names(sch: "s_tir.Schedule") -> list[str]:
     return [sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))]
 
 
-def _block_extents(sch: s_tir.Schedule, name: str) -> list[int]:
+def _block_extents(sch: "s_tir.Schedule", name: str) -> list[int]:
     return [int(sch.get(lp).extent) for lp in sch.get_loops(sch.get_sblock(name))]

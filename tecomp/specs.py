@@ -65,6 +65,15 @@ class WindowSpec:
         return math.prod(self.window)
 
     @property
+    def pre_shape(self) -> tuple[int, ...]:
+        """The shape in which the kernel reads a pre variable (the geometry)."""
+        return self.pre
+
+    @property
+    def post_shape(self) -> tuple[int, ...]:
+        return self.post
+
+    @property
     def positions(self) -> tuple[int, ...]:
         """The post shape the centres run over: post without the filter axis of a bank."""
         return self.post[:-1] if self.bank else self.post
@@ -199,6 +208,15 @@ class MatrixSpec:
     @property
     def post_vars(self) -> tuple[str, ...]:
         return tuple(sorted(names(self.psp, Kind.POST)))
+
+    @property
+    def pre_shape(self) -> tuple[int, ...]:
+        """The shape in which the kernel reads a pre variable (flat)."""
+        return (self.pre,)
+
+    @property
+    def post_shape(self) -> tuple[int, ...]:
+        return (self.post,)
 
     @property
     def synapse_shape(self) -> tuple[int, ...]:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tecomp
-from tecomp import build, cache, kernels, lowering, reference, schedules
+from tecomp import build, cache, kernels, reference, schedules, stages
 from tecomp.errors import KnobError
 from tecomp.expr import FUNCTIONS, Kind, fold, parse
 from tecomp.knobs import UpdateKnobs, WindowKnobs, knobs_from_dict, knobs_to_dict
@@ -25,7 +25,8 @@ LAYERS = {
     "distributions": 1, "philox": 1,
     "odes": 2, "neuron": 2, "specs": 2, "knobs": 2, "constants": 2, "synapse": 2,
     "connectivity": 2,
-    "build": 3, "lowering": 3, "schedules": 3, "cache": 3, "kernels": 3,
+    "build": 3, "lowering": 3, "schedules": 3, "cache": 3, "kernels": 3, "stages": 2,
+    "runtime": 1,
     "tuning": 3, "tuning.search": 3, "tuning.worker": 3, "tuning.metaschedule": 3,
     "plan": 3, "engine": 4,
     "network": 5, "population": 5, "monitor": 5, "extensions": 5,
@@ -209,4 +210,4 @@ def test_stage_names_are_shared_constants():
     source = (PACKAGE / "schedules.py").read_text()
     for literal in ('"Y"', '"P_"', '"WT"', '"G_"'):
         assert literal not in source
-    assert lowering.Stage.OUTPUT == "Y"
+    assert stages.Stage.OUTPUT == "Y"

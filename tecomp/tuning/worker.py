@@ -9,6 +9,7 @@ import math
 import time
 
 import numpy as np
+import tvm
 
 from .. import build, kernels, schedules
 from ..child import serve
@@ -44,7 +45,7 @@ def measure(request: dict, baselines: _Baselines) -> dict:
         for got, want in zip(fresh[n_in:], expected[n_in:], strict=True):
             if relative_error(got, want) > allowed:  # reordered sums round apart, no more
                 raise ValueError("wrong result against the default schedule")
-        timer = executable.mod.time_evaluator("main", build.tvm.cpu(), number=1, repeat=5,
+        timer = executable.mod.time_evaluator("main", tvm.cpu(), number=1, repeat=5,
                                               min_repeat_ms=20)
         ms = 1e3 * float(np.median(timer(*fresh).results))
         return {"ms": ms, "error": None, "build_s": build_s}
