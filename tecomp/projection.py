@@ -594,9 +594,7 @@ class Projection:
         if where == POSTSYNAPTIC or all(np.ndim(v) == 0 for v in items):
             per = array(items, who, name)
             if where == POSTSYNAPTIC:
-                full = np.zeros(self.post.size)
-                full[pattern.post_ranks] = per
-                return full
+                return per  # one per dendrite: _expand places them at post_ranks
             return np.repeat(per, pattern.counts)
         parts = []
         for k, item in enumerate(items):
