@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 import tecomp as ann
 from tecomp import build, kernels, reference, schedules
 from tecomp.specs import MatrixSpec
-from tests.helpers import assert_close
 
 PRE, POST = 12, 7
 OPERATIONS = ["sum", "max", "min", "mean"]
@@ -144,7 +143,7 @@ def test_all_to_all_between_views_of_one_population_excludes_self(rng):
     np.testing.assert_array_equal(~np.isnan(proj.connectivity_matrix(fill=np.nan)), mask)
 
 
-@pytest.mark.parametrize("operation", OPERATIONS)
+@pytest.mark.parametrize("operation", ["sum", "max"])
 def test_fixed_probability(operation, rng):
     net, pre, post = layers(seed=3)
     proj = net.connect(pre, post, "exc", ann.Synapse(operation=operation)).fixed_probability(
@@ -153,7 +152,7 @@ def test_fixed_probability(operation, rng):
     check(proj, x, y, operation=operation)
 
 
-@pytest.mark.parametrize("operation", OPERATIONS)
+@pytest.mark.parametrize("operation", ["min", "mean"])
 def test_fixed_number_pre(operation, rng):
     net, pre, post = layers(seed=4)
     proj = net.connect(pre, post, "exc", ann.Synapse(operation=operation)).fixed_number_pre(
@@ -164,7 +163,7 @@ def test_fixed_number_pre(operation, rng):
     check(proj, x, y, operation=operation)
 
 
-@pytest.mark.parametrize("operation", OPERATIONS)
+@pytest.mark.parametrize("operation", ["sum", "mean"])
 def test_fixed_number_post(operation, rng):
     net, pre, post = layers(seed=5)
     proj = net.connect(pre, post, "exc", ann.Synapse(operation=operation)).fixed_number_post(
@@ -457,12 +456,10 @@ def spec_and_inputs(layout, operation, psp, dtype, rng):
 
 
 @pytest.mark.parametrize("layout, operation, psp, dtype", [
-    ("dense", "sum", "w * pre.r", "float64"),
+    ("dense", "mean", "w * pre.r - post.x", "float64"),
     ("dense", "max", "g * w * log(1 + pre.r) + h", "float32"),
-    ("dense", "mean", "w * pre.r - post.x", "float32"),
-    ("ell", "sum", "g * w * pre.r + k", "float64"),
+    ("ell", "mean", "g * w * pre.r + k", "float32"),
     ("ell", "min", "w * exp(-pre.r) * post.x", "float64"),
-    ("ell", "mean", "w * pre.r + h", "float32"),
     ("one_to_one", "sum", "w * pre.r + post.x", "float32"),
     ("one_to_one", "max", "g * w * sqrt(pre.r)", "float64"),
 ])
@@ -473,7 +470,7 @@ def test_every_schedule_candidate_gives_the_reference(layout, operation, psp, dt
     assert schedules.default_knobs(spec) in space
     dtypes = [d for _, d in kernels.signature(spec)]
     picks = [schedules.default_knobs(spec)] + [space[i] for i in rng.choice(
-        len(space), size=min(4, len(space)), replace=False)]
+        len(space), size=min(2, len(space)), replace=False)]
     for knobs in picks:
         out = build.aligned_empty((spec.post,), dtype)
         kernels.compile_kernel(spec, knobs)(

@@ -6,9 +6,9 @@ Run with the Python that has ANNarchy 5.0.4.1 (needs g++ and cmake):
 
 (ANNarchy's CMake step runs `python3 -m nanobind`, so the venv must come first on PATH.)
 
-Writes tests/data/projection/projection_golden.npz (not in tests/data itself, whose
-*.npz files test_golden.py reads as Convolution cases); tests/test_projection_golden.py replays the same
-networks in tecomp. Every network: one input population `pre` (r a parameter, set to new
+Writes tests/data/projection/projection_golden.npz (not in tests/data itself, whose *.npz
+files test_golden.py reads as Convolution cases); tests/test_projection_golden.py replays
+the same networks in tecomp. Every network: one input population `pre` (r a parameter, set to new
 random values before each step), one summing population per case (`r = sum(exc)`, with a
 per-neuron parameter x that some psps read), and a projection from a weight matrix whose
 missing synapses are None (ANNarchy keeps a NaN as a synapse: only None marks none).
@@ -18,9 +18,8 @@ import os
 import sys
 import tempfile
 
-import numpy as np
-
 import ANNarchy as ann
+import numpy as np
 
 PRE, POST, STEPS = 12, 7, 5
 # name: (operation, psp, delay in ms)
