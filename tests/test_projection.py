@@ -582,3 +582,46 @@ def test_same_seed_same_pattern_other_seed_other_pattern(connector):
 
     np.testing.assert_array_equal(pattern(5), pattern(5))
     assert not np.array_equal(pattern(5), pattern(6), equal_nan=True)
+
+
+# -- the reference itself, by hand --------------------------------------------------------
+
+def test_the_reference_by_hand():
+    w = np.array([[1.0, np.nan, 2.0], [np.nan, np.nan, np.nan], [-1.0, 0.5, np.nan]])
+    pre, post = {"r": np.array([1.0, 2.0, 3.0])}, {"x": np.array([10.0, 20.0, 30.0])}
+    project = reference.projection
+    np.testing.assert_array_equal(project(w, pre, post, "w * pre.r", "sum"), [7.0, 0.0, 0.0])
+    np.testing.assert_array_equal(project(w, pre, post, "w * pre.r", "max"), [6.0, 0.0, 1.0])
+    np.testing.assert_array_equal(project(w, pre, post, "w * pre.r", "min"), [1.0, 0.0, -1.0])
+    np.testing.assert_array_equal(project(w, pre, post, "w * pre.r", "mean"), [3.5, 0.0, 0.0])
+    np.testing.assert_array_equal(project(w, pre, post, "w + post.x + g", "sum",
+                                          {"g": np.array([0.0, 0.0, 1.0])}),
+                                  [23.0, 0.0, 61.5])
+    with np.errstate(invalid="ignore"):  # the NaN term of w = -1 is skipped
+        np.testing.assert_array_equal(project(w, pre, post, "log(w) * 0 + pre.r", "max"),
+                                      [3.0, 0.0, 2.0])
+    np.testing.assert_array_equal(reference.all_to_all_mask(3, 2, [0, 2], [1], True),
+                                  [[False, False, False], [True, False, True]])
+    np.testing.assert_array_equal(reference.one_to_one_mask(3, 2, [2, 0], [0, 1]),
+                                  [[False, False, True], [True, False, False]])
+    np.testing.assert_array_equal(reference.normalized_coordinates((3, 1)),
+                                  [[0.0, 0.0], [0.5, 0.0], [1.0, 0.0]])
+    # 1-D, 3 neurons at 0, 0.5, 1: d2 = 0, 0.25, 1 from the first
+    g = reference.gaussian_weights(3, 3, 2.0, 0.5, limit=0.1)
+    np.testing.assert_allclose(g[0], [2.0, 2.0 * np.exp(-0.5), 2.0 * np.exp(-2.0)])
+    g = reference.gaussian_weights(3, 3, 2.0, 0.5, limit=0.2, exclude_self=True)  # 0.27 < 0.4
+    np.testing.assert_allclose(g[0], [np.nan, 2.0 * np.exp(-0.5), np.nan])
+    d = reference.dog_weights(3, 3, 1.0, 0.5, 0.5, 1.0, limit=0.1)
+    np.testing.assert_allclose(d[0, :2], [0.5, np.exp(-0.5) - 0.5 * np.exp(-0.125)])
+
+
+@pytest.mark.parametrize("operation", ["max", "min"])
+def test_max_and_min_skip_nan_terms(operation, rng):
+    net, pre, post = layers()
+    w = rng.uniform(-1, 1, (POST, PRE))
+    w[0] = -np.abs(w[0])  # every term NaN: the start value stays
+    proj = net.connect(pre, post, "exc", ann.Synapse(psp="sqrt(w) * pre.r",
+                                                    operation=operation)).all_to_all(w)
+    with np.errstate(invalid="ignore"):
+        x, y = one_step(net, pre, post, rng)
+        check(proj, x, y, "sqrt(w) * pre.r", operation)
