@@ -626,7 +626,8 @@ class Projection:
         for name, value in checked.items():
             self._write(name, value)
             if name == "w":
-                self._single_weight = self._single_weight and np.ndim(values[name]) == 0 and \
+                self._single_weight = self._single_weight and \
+                    not isinstance(values[name], list | tuple) and np.ndim(values[name]) == 0 and \
                     not isinstance(values[name], RandomDistribution)
 
     def _expand(self, name: str, value, pattern: Connectivity, who: str) -> np.ndarray:
@@ -635,7 +636,7 @@ class Projection:
         dtype = self.pre.network.dtype
         if isinstance(value, RandomDistribution):
             result = patterns.synapse_values(value, count, self._rng, who, name)
-        elif np.ndim(value) == 0 and not isinstance(value, list | tuple):
+        elif not isinstance(value, list | tuple) and np.ndim(value) == 0:
             result = np.full(count, number(value, who, name, "a number", dtype=dtype))
         elif where == PROJECTION:
             raise InvalidValueError(f"{who}: {name} is one value for the projection, got "
@@ -664,9 +665,7 @@ class Projection:
         if where == POSTSYNAPTIC or all(np.ndim(v) == 0 for v in items):
             per = array(items, who, name)
             if where == POSTSYNAPTIC:
-                full = np.zeros(self.post.size)
-                full[pattern.post_ranks] = per
-                return full
+                return per  # one per dendrite: _expand places them at post_ranks
             return np.repeat(per, pattern.counts)
         parts = []
         for k, item in enumerate(items):

@@ -1,4 +1,4 @@
-"""Plain NumPy reference ("oracle") for tecomp's Convolution and Pooling.
+"""Plain NumPy reference ("oracle") for tecomp's Convolution, Pooling and Projection.
 
 This module states the semantics; the compiled kernels must agree with it. It imports
 nothing from tecomp and nothing but NumPy.
@@ -30,7 +30,23 @@ default ``pre // post``); pre axes beyond post's dims are covered whole. ``psp``
 variables only) is applied per pre neuron, then ``max``, ``min``, ``sum`` or ``mean``
 (divided by ``prod(extent)``) over the window. Leftover pre rows are not covered.
 
-All computations are done in the dtype of ``pre_r``, which is also the result's dtype.
+Projection (a regular projection, any connector), given as a dense (post, pre) weight matrix
+with NaN where there is no synapse: post neuron ``i`` reduces ``psp(w[i, j], pre[j], post[i],
+parameters)`` over the pre neurons ``j`` it has a synapse from, with ``sum``, ``max``, ``min``
+(skipping NaN terms, as above) or ``mean`` (the sum divided by its number of synapses); a post
+neuron without synapses gets 0 whatever the operation. Parameters are one value (the
+projection's), one per post neuron (postsynaptic) or a (post, pre) matrix (per synapse).
+
+Deterministic connectors as dense (post, pre) masks or weight matrices (ANNarchy's rules):
+all-to-all (no synapse from a neuron to itself when pre is post, unless allowed), one-to-one
+(the k-th pre rank to the k-th post rank), gaussian and dog over normalized coordinates
+(``x_a / (n_a - 1)`` per axis, 0 on an axis of size 1) and the squared Euclidean distance
+``d2`` between them: gaussian ``amp * exp(-d2 / (2 sigma^2))`` kept where it is
+``> limit * amp``; dog ``amp_pos * exp(-d2 / (2 sigma_pos^2)) - amp_neg * exp(-d2 / (2
+sigma_neg^2))`` kept where its absolute value is ``> limit * |amp_pos - amp_neg|``.
+
+All computations are done in the dtype of ``pre_r`` (of the weights for projections), which is
+also the result's dtype.
 """
 
 from __future__ import annotations
@@ -92,11 +108,16 @@ _POOL = {
 }
 
 
-def evaluate_psp(psp: str, w, pre: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Evaluate ``psp`` with NumPy broadcasting; ``pre["r"]`` is ``pre.r`` in the string."""
-    code = re.sub(r"\bpre\.", "_pre.", psp)
-    namespace = {"__builtins__": {}, **_FUNCTIONS, "w": w, "_pre": SimpleNamespace(**pre)}
-    # restricted namespace: no builtins, only w, pre.<var> and the functions above
+def evaluate_psp(psp: str, w, pre: Mapping[str, np.ndarray],
+                 post: Mapping[str, np.ndarray] | None = None,
+                 parameters: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    """Evaluate ``psp`` with NumPy broadcasting; ``pre["r"]`` is ``pre.r`` in the string,
+    ``post["x"]`` is ``post.x`` and ``parameters["g"]`` is ``g``."""
+    code = re.sub(r"\bpost\.", "_post.", re.sub(r"\bpre\.", "_pre.", psp))
+    namespace = {"__builtins__": {}, **_FUNCTIONS, **(parameters or {}), "w": w,
+                 "_pre": SimpleNamespace(**pre), "_post": SimpleNamespace(**(post or {}))}
+    # restricted namespace: no builtins, only w, pre.<var>, post.<var>, the parameters and
+    # the functions above
     return eval(code, namespace)
 
 
@@ -320,3 +341,105 @@ def convolution_filters(
     if post[-1] != len(filters):
         raise ValueError(f"post's last dim {post[-1]} != number of filters {len(filters)}")
     return np.stack([convolution(pre_r, f, post[:-1], **options) for f in filters], axis=-1)
+
+
+def projection(
+    weights: np.ndarray,
+    pre: Mapping[str, np.ndarray],
+    post: Mapping[str, np.ndarray] | None = None,
+    psp: str = "w * pre.r",
+    operation: str = "sum",
+    parameters: Mapping[str, float | np.ndarray] | None = None,
+) -> np.ndarray:
+    """Result (post,) of a regular projection (one step). ``weights``: (post, pre), NaN where
+    there is no synapse; ``pre``/``post``: the populations' variables, flat; ``parameters``:
+    a number, a (post,) array or a (post, pre) matrix each."""
+    weights = np.asarray(weights)
+    dtype = weights.dtype
+    if operation not in _POOL:
+        raise ValueError(f"unknown operation {operation!r}")
+    n_post = weights.shape[0]
+    pre = {name: np.asarray(v, dtype).reshape(-1) for name, v in pre.items()}
+    post = {name: np.asarray(v, dtype).reshape(-1) for name, v in (post or {}).items()}
+    parameters = {name: np.asarray(v, dtype) for name, v in (parameters or {}).items()}
+    result = np.zeros(n_post, dtype=dtype)
+    for i in range(n_post):
+        js = np.flatnonzero(~np.isnan(weights[i]))
+        if len(js) == 0:
+            continue  # no dendrite: 0 whatever the operation
+        values = {}
+        for name, v in parameters.items():
+            values[name] = v if v.ndim == 0 else v[i] if v.ndim == 1 else v[i, js]
+        terms = evaluate_psp(psp, weights[i, js], {k: v[js] for k, v in pre.items()},
+                             {k: v[i] for k, v in post.items()}, values)
+        result[i] = _POOL[operation](np.broadcast_to(np.asarray(terms, dtype), js.shape))
+    return result
+
+
+def _ranks(ranks, size: int) -> np.ndarray:
+    return np.arange(size) if ranks is None else np.asarray(ranks, dtype=np.int64)
+
+
+def all_to_all_mask(pre_size: int, post_size: int, pre_ranks=None, post_ranks=None,
+                    exclude_self: bool = False) -> np.ndarray:
+    """(post, pre) bool: every pre rank to every post rank, not i to i when exclude_self."""
+    mask = np.zeros((post_size, pre_size), dtype=bool)
+    for i in _ranks(post_ranks, post_size):
+        for j in _ranks(pre_ranks, pre_size):
+            mask[i, j] = not (exclude_self and i == j)
+    return mask
+
+
+def one_to_one_mask(pre_size: int, post_size: int, pre_ranks=None, post_ranks=None) -> np.ndarray:
+    """(post, pre) bool: the k-th pre rank to the k-th post rank."""
+    pre, post = _ranks(pre_ranks, pre_size), _ranks(post_ranks, post_size)
+    if len(pre) != len(post):
+        raise ValueError(f"one-to-one needs as many pre as post ranks, got {len(pre)}, "
+                         f"{len(post)}")
+    mask = np.zeros((post_size, pre_size), dtype=bool)
+    for i, j in zip(post, pre, strict=True):
+        mask[i, j] = True
+    return mask
+
+
+def normalized_coordinates(geometry: int | Sequence[int]) -> np.ndarray:
+    """(size, dims): each neuron's coordinates (C order of ranks) divided by n - 1 per axis,
+    0 on an axis of size 1."""
+    shape = _shape(geometry)
+    coords = np.zeros((math.prod(shape), len(shape)))
+    for rank, index in enumerate(np.ndindex(shape)):
+        for a, (x, n) in enumerate(zip(index, shape, strict=True)):
+            coords[rank, a] = x / (n - 1) if n > 1 else 0.0
+    return coords
+
+
+def _distance_profile(pre_geometry, post_geometry, value, keep, exclude_self) -> np.ndarray:
+    pre_xy, post_xy = normalized_coordinates(pre_geometry), normalized_coordinates(post_geometry)
+    if pre_xy.shape[1] != post_xy.shape[1]:
+        raise ValueError("pre and post need the same number of dimensions")
+    weights = np.full((len(post_xy), len(pre_xy)), np.nan)
+    for i, p in enumerate(post_xy):
+        for j, q in enumerate(pre_xy):
+            v = value(float(np.sum((p - q) ** 2)))
+            if keep(v) and not (exclude_self and i == j):
+                weights[i, j] = v
+    return weights
+
+
+def gaussian_weights(pre_geometry, post_geometry, amp: float, sigma: float,
+                     limit: float = 0.01, exclude_self: bool = False) -> np.ndarray:
+    """(post, pre) weights of ANNarchy's gaussian connector, NaN where no synapse."""
+    return _distance_profile(pre_geometry, post_geometry,
+                             lambda d2: amp * math.exp(-d2 / (2 * sigma ** 2)),
+                             lambda v: v > limit * amp, exclude_self)
+
+
+def dog_weights(pre_geometry, post_geometry, amp_pos: float, sigma_pos: float, amp_neg: float,
+                sigma_neg: float, limit: float = 0.01, exclude_self: bool = False) -> np.ndarray:
+    """(post, pre) weights of ANNarchy's difference-of-Gaussians connector, NaN where none."""
+    def value(d2):
+        return (amp_pos * math.exp(-d2 / (2 * sigma_pos ** 2))
+                - amp_neg * math.exp(-d2 / (2 * sigma_neg ** 2)))
+
+    return _distance_profile(pre_geometry, post_geometry, value,
+                             lambda v: abs(v) > limit * abs(amp_pos - amp_neg), exclude_self)
