@@ -45,10 +45,10 @@ FMA_UNITS, FMA_UNIT_BYTES = 2, 32
 
 # -- peak FMA throughput -------------------------------------------------------------------------
 def fma_kernel(dtype: str, threads: int, lanes: int, chains: int = CHAINS):
-    """A compiled kernel `f(seed, out, iterations)`: `threads` parallel tasks, each `chains`
-    accumulator vectors of `lanes` lanes (registers), started from its row of `seed`, updated
-    `acc = acc * A + B` `iterations` times (the chains unrolled, each a vector FMA), then
-    written to its row of `out` (so the work cannot be optimised away)."""
+    """The compiled kernel (`["main"](seed, out, iterations)`): `threads` parallel tasks,
+    each `chains` accumulator vectors of `lanes` lanes (registers), started from its row of
+    `seed`, updated `acc = acc * A + B` `iterations` times (the chains unrolled, each a
+    vector FMA), then written to its row of `out` (so the work cannot be optimised away)."""
     import tvm
     from tvm.script import tirx as T
 
@@ -71,7 +71,7 @@ def fma_kernel(dtype: str, threads: int, lanes: int, chains: int = CHAINS):
             for j in T.vectorized(n):
                 out[t, j] = acc[j]
 
-    return build.compile_module(tvm.IRModule({"main": main}))["main"]
+    return build.compile_module(tvm.IRModule({"main": main}))
 
 
 def _median_call(fn, repeats: int) -> float:
@@ -91,7 +91,7 @@ def peak_fma(dtype: str, threads: int, seconds: float = 0.05, repeats: int = 7) 
     from tecomp import build
 
     lanes = build.vector_bytes() // np.dtype(dtype).itemsize
-    kernel = fma_kernel(dtype, threads, lanes)
+    kernel = fma_kernel(dtype, threads, lanes)["main"]
     seed = build.aligned_empty((threads, CHAINS * lanes), dtype)
     seed[...] = np.random.default_rng(0).uniform(0.5, 1.5, seed.shape)
     out = build.aligned_empty(seed.shape, dtype)
