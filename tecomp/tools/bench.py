@@ -352,6 +352,7 @@ def run_example(name: str, dtype: str, threads: int, args) -> dict:
     record = {"case": name, "title": f"{len(ex.layers)} layers, {ex.steps} steps",
               "precision": dtype, "threads": threads, "pre": ex.input.geometry,
               "post": ex.layers[-1].geometry, "tolerance": ex.tolerance(dtype),
+              "flops": ex.flops, "bytes": ex.bytes(dtype),
               "skipped": {"scipy": "no end-to-end network",
                           "torch": "no PyTorch version of the end-to-end networks yet"}}
     if args.probes and not args.quick:

@@ -85,8 +85,6 @@ def _ms(value: float) -> str:
 
 
 def _throughput(record: dict, s: dict) -> str:
-    if record.get("case", "").startswith("E"):
-        return ""
     if "Pooling" in record.get("title", "") or "pooling" in record.get("title", ""):
         return f"{s.get('gbs', 0):.1f} GB/s"
     return f"{s.get('gflops', 0):.1f} GFLOP/s"
