@@ -87,7 +87,8 @@ def _median_call(fn, repeats: int) -> float:
 def peak_fma(dtype: str, threads: int, seconds: float = 0.05, repeats: int = 7) -> dict:
     """GFLOP/s (2 flop per FMA lane) of `fma_kernel` on the host's widest vectors, the median
     of `repeats` calls of about `seconds` each; plus the checks that it did the work: the
-    outputs reached the fixed point, and twice the iterations took about twice as long."""
+    outputs reached the fixed point, and twice the iterations took at least 1.5 times as
+    long."""
     from tecomp import build
 
     lanes = build.vector_bytes() // np.dtype(dtype).itemsize
@@ -106,7 +107,8 @@ def peak_fma(dtype: str, threads: int, seconds: float = 0.05, repeats: int = 7) 
     return {"gflops": round(flops / median / 1e9, 1), "lanes": lanes, "chains": CHAINS,
             "iterations": iterations, "ms": round(1e3 * median, 2),
             "twice_ratio": round(twice / median, 2), "max_error": error,
-            "ok": bool(error < 1e-3 and 1.5 < twice / median < 3.0)}
+            # more than twice is other work on the machine; much less, work not done
+            "ok": bool(error < 1e-3 and twice / median > 1.5)}
 
 
 def nominal_gflops(dtype: str, threads: int) -> float | None:

@@ -206,7 +206,7 @@ def limits_line(lim: dict) -> str:
     shape = (f"{next(iter(fma.values()))['chains']} chains × "
              f"{' / '.join(str(f['lanes']) for f in fma.values())} lanes")
     checked = "" if all(f["ok"] for f in fma.values()) else \
-        " (CHECK FAILED: output or scaling with iterations off)"
+        " (CHECK FAILED: output off, or not slower with twice the iterations)"
     balance = " / ".join(f"{limits.balance(lim, d):.3g}" for d in lim["fma_gflops"])
     copy = lim["copy"]
     return (f"peak FMA {peak} GFLOP/s (TVM kernel, {shape}; nominal at the cpu MHz clock "
