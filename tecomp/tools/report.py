@@ -184,6 +184,9 @@ def _row(r: dict, notes: dict) -> list[str]:
         else:
             variant = f" {SHORT[s['variant']]}" if "variant" in s else ""
             cells.append(f"{_ms(s['median_ms'])}{variant} (×{r['ratios'][peer]:.2g})")
+    for name in VARIANTS["torch"]:  # one layout not timed while the other was
+        if name in r.get("skipped", {}):
+            notes.setdefault(f"{LABELS[name]}: {r['skipped'][name]}", []).append(where)
     cells.append(" / ".join(_ms(r["stats"][n]["median_ms"]) if n in r["stats"] else "—"
                             for n in VARIANTS["torch"]))
     return cells
