@@ -6,12 +6,14 @@
 
 (`tecomp-bench` is the same command.) Each thread count runs in its own worker process (TVM
 reads TVM_NUM_THREADS once, when its pool starts; OpenBLAS and OpenMP likewise), which
-measures the machine limits (sgemm, copy), then for every case and precision: compile time
+measures the machine limits (`tools.limits`: peak FMA GFLOP/s per precision, copy GB/s;
+again after the cases, keeping the better), then for every case and precision: compile time
 (cold and from the kernel cache, each in a fresh process, with its peak RSS; measured by the
 first worker only, and in --quick for the first case and precision only), then every
-output against the NumPy reference and the steps of tecomp and of every peer, interleaved
-round by round (`tools.harness`). Results go to `bench.json` and `bench.md` in `--out`
-(default: `bench-results/`, or a new temporary folder for --quick).
+output against the NumPy reference and the steps of tecomp and of every peer (PyTorch in
+NCHW and in channels-last), interleaved round by round (`tools.harness`). Results go to
+`bench.json` and `bench.md` in `--out` (default: `bench-results/`, or a new temporary
+folder for --quick).
 """
 
 import argparse
@@ -31,7 +33,7 @@ import numpy as np
 from tecomp import child
 from tecomp.child import Child, ChildFailed, ask_once, python_module
 
-from . import examples, harness, peers, report, suite
+from . import examples, harness, limits, peers, report, suite
 from .harness import SEED, Runner
 
 EXAMPLES = ("E1", "E2")
@@ -190,11 +192,8 @@ def versions() -> dict:
 # -- one thread count (a worker process) ----------------------------------------------------------
 def worker(args) -> dict:
     threads = args.threads[0]
-    start = time.perf_counter()
-    limits = machine_limits(args.quick)
-    limits["seconds"] = time.perf_counter() - start
-    print(f"   limits: sgemm {limits['sgemm_gflops']} GFLOP/s, copy {limits['copy_gbs']} GB/s",
-          flush=True)
+    machine_limits = limits.measure(threads, args.quick)
+    print("   limits: " + report.limits_line(machine_limits), flush=True)
     records = []
     for dtype in args.precision:
         for name in args.cases:
@@ -204,40 +203,17 @@ def worker(args) -> dict:
                 run_case(suite.CASES[name].quick() if args.quick else suite.CASES[name],
                          dtype, threads, args)
             record["seconds"] = time.perf_counter() - start
-            report.derive(record, limits)
+            report.derive(record, machine_limits)
             print("   " + report.summary(record), flush=True)
             records.append(record)
     # Other work on the machine lowers a limit while it runs: measure again, keep the best.
-    start = time.perf_counter()
-    again = machine_limits(args.quick)
-    limits["seconds"] += time.perf_counter() - start
-    limits["copy_gbs"] = max(limits["copy_gbs"], again["copy_gbs"])
-    for dtype, value in again["sgemm_gflops"].items():
-        limits["sgemm_gflops"][dtype] = max(limits["sgemm_gflops"][dtype], value)
+    machine_limits = limits.best(machine_limits, limits.measure(threads, args.quick))
     for record in records:
-        report.derive(record, limits)
-    limits["denormal_ratio"] = {dtype: denormal_ratio(dtype, args.quick)
-                                for dtype in args.precision}
+        report.derive(record, machine_limits)
+    machine_limits["denormal_ratio"] = {dtype: denormal_ratio(dtype, args.quick)
+                                        for dtype in args.precision}
     env = {k: os.environ.get(k) for k in ENV_RECORDED}
-    return {"threads": threads, "limits": limits, "env": env, "records": records}
-
-
-def machine_limits(quick: bool) -> dict:
-    """sgemm GFLOP/s (NumPy a @ b) per precision, and copy GB/s (read + write, np.copyto):
-    the best of 7 calls, since a limit is what the machine can reach (the worker measures
-    them before and after its cases and keeps the better)."""
-    n, megabytes = (512, 32) if quick else (2048, 512)
-    rng = np.random.default_rng(0)
-    out = {"sgemm_n": n, "copy_mb": megabytes, "sgemm_gflops": {}}
-    for dtype in ("float32", "float64"):
-        a, b = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
-        seconds = _best_call(lambda a=a, b=b: a @ b)
-        out["sgemm_gflops"][dtype] = round(2 * n**3 / seconds / 1e9, 1)
-    source = np.ones(megabytes * 2**20 // 8)
-    target = np.empty_like(source)
-    seconds = _best_call(lambda: np.copyto(target, source))
-    out["copy_gbs"] = round(2 * source.nbytes / seconds / 1e9, 1)
-    return out
+    return {"threads": threads, "limits": machine_limits, "env": env, "records": records}
 
 
 def denormal_ratio(dtype: str, quick: bool) -> float:
@@ -264,22 +240,12 @@ def denormal_ratio(dtype: str, quick: bool) -> float:
     return round(float(np.median(samples[tiny]) / np.median(samples[0.5])), 2)
 
 
-def _best_call(fn, repeats: int = 7) -> float:
-    fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return min(samples)
-
-
 def run_case(case: suite.Case, dtype: str, threads: int, args) -> dict:
     rng = np.random.default_rng(SEED)
     w, x = case.draw_weights(rng), case.inputs(rng, dtype)
     record = {"case": case.name, "title": case.title, "precision": dtype, "threads": threads,
               "pre": case.pre, "post": case.post, "flops": case.flops,
-              "bytes": case.bytes(dtype), "bound": case.bound,
+              "bytes": case.bytes(dtype),
               "tolerance": case.tolerance(dtype), "skipped": {}}
     first = dtype == args.precision[0] and case.name == args.cases[0]
     if args.probes and (first or not args.quick):
@@ -300,7 +266,8 @@ def run_case(case: suite.Case, dtype: str, threads: int, args) -> dict:
     makers = {"tecomp": tecomp,
               "tecomp-tuned": lambda: peers.tecomp(case, x, w, tuned=True),
               "scipy": lambda: peers.scipy_ndimage(case, x, w),
-              "torch": lambda: peers.pytorch(case, x, w, threads),
+              "torch-nchw": lambda: peers.pytorch(case, x, w, threads, channels_last=False),
+              "torch-cl": lambda: peers.pytorch(case, x, w, threads, channels_last=True),
               "annarchy": annarchy}
     return _measured(record, makers, peers.numpy_reference(case, x, w), args, kernel=case.name)
 
@@ -311,8 +278,9 @@ def _measured(record: dict, makers: dict, reference: Runner, args,
     interleaved (`harness.measure`); tecomp failing its check aborts the case."""
     if args.no_tuned:
         del makers["tecomp-tuned"]
-    for name in [n for n in makers if n in PEERS and n not in args.peers]:
-        record["skipped"][name] = args.left_out
+    for name in [n for n in makers if report.peer_of(n) in PEERS and
+                 report.peer_of(n) not in args.peers]:
+        record["skipped"][report.peer_of(name)] = args.left_out
         del makers[name]
     untimed = ()
     if "numpy" not in args.peers:
@@ -323,6 +291,7 @@ def _measured(record: dict, makers: dict, reference: Runner, args,
     record["reference_s"] = reference.check_s
     record["max_error"] = out.errors
     record["skipped"].update((k, v) for k, v in out.skipped.items() if k != "tecomp")
+    report.merge_skipped(record)
     if out.aborted:
         record["error"] = f"tecomp: {out.aborted}; case aborted"
         print(f"   ERROR: {record['error']}", file=sys.stderr, flush=True)
@@ -383,6 +352,7 @@ def run_example(name: str, dtype: str, threads: int, args) -> dict:
     record = {"case": name, "title": f"{len(ex.layers)} layers, {ex.steps} steps",
               "precision": dtype, "threads": threads, "pre": ex.input.geometry,
               "post": ex.layers[-1].geometry, "tolerance": ex.tolerance(dtype),
+              "flops": ex.flops, "bytes": ex.bytes(dtype),
               "skipped": {"scipy": "no end-to-end network",
                           "torch": "no PyTorch version of the end-to-end networks yet"}}
     if args.probes and not args.quick:

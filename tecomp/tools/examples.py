@@ -12,6 +12,7 @@ A constant input reaches layer k after k + 1 steps; `reference(x)` gives every l
 values from then on, and `step(x, values)` the values after one step from `values`.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,6 +51,21 @@ class Example:
     def taps(self) -> int:
         """Taps of the largest window of its projections (the longest reduction)."""
         return max(k.spec.taps for k in plan.network_plan(self.network).projections)
+
+    @property
+    def flops(self) -> int:
+        """Flops of one run (`steps` steps, every projection in each): 2 per tap of a
+        convolution, 1 per tap of a pooling, for every post neuron (as `suite.Case.flops`)."""
+        kernels = plan.network_plan(self.network).projections
+        return self.steps * sum((1 if k.spec.kind == "Pooling" else 2) *
+                                math.prod(k.spec.post) * k.spec.taps for k in kernels)
+
+    def bytes(self, dtype: str) -> int:
+        """Bytes one run must move at least: each projection's pre read and post written once
+        per step (as `suite.Case.bytes`)."""
+        kernels = plan.network_plan(self.network).projections
+        return self.steps * np.dtype(dtype).itemsize * sum(
+            math.prod(k.spec.pre) + math.prod(k.spec.post) for k in kernels)
 
     def tolerance(self, dtype: str) -> float:
         """The allowed relative error of the last layer against `reference` (see

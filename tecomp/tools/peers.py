@@ -110,22 +110,32 @@ def scipy_ndimage(case: Case, x: np.ndarray, w) -> Runner:
     return Runner("scipy", run, lambda outs: np.stack(outs, -1) if case.bank else outs[0])
 
 
-# -- PyTorch (CPU, NCHW) -----------------------------------------------------------------------
-def pytorch(case: Case, x: np.ndarray, w, threads: int) -> Runner:
+# -- PyTorch (CPU, at its best: oneDNN, NCHW and channels-last) -------------------------------
+def pytorch(case: Case, x: np.ndarray, w, threads: int, channels_last: bool = False) -> Runner:
+    """PyTorch on the same data with `threads` intra-op threads, oneDNN (mkldnn) enabled,
+    every call under `torch.inference_mode()`; input and weights in NCHW, or in channels-last
+    memory format (oneDNN's preferred layout on CPU) when `channels_last`. The runner is
+    named "torch-cl" or "torch-nchw"; the benchmark times both and compares with the
+    faster."""
     try:
         import torch
         import torch.nn.functional as F
     except ImportError:
         raise Skip("PyTorch is not installed (pip install '.[peers]')") from None
     torch.set_num_threads(threads)
+    torch.backends.mkldnn.enabled = True
+    name = "torch-cl" if channels_last else "torch-nchw"
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    info = {"layout": "channels-last" if channels_last else "NCHW", "threads":
+            torch.get_num_threads(), "mkldnn": torch.backends.mkldnn.is_available()}
     image = torch.from_numpy(np.ascontiguousarray(x.reshape(*x.shape[:2], -1).transpose(2, 0, 1)))
-    image = image[None]  # (1, C, H, W), laid out before timing
+    image = image[None].contiguous(memory_format=layout)  # (1, C, H, W), laid out before timing
     if case.kind == "Pooling":
         extent = tuple(dict(case.options)["extent"])
         if case.operation != "max" or len(case.pre) not in (2, 3) or \
                 len(case.post) != len(case.pre) or extent[2:] not in ((), (1,)):
             raise Skip(f"no torch pooling for {case.operation} over extent {extent}")
-        return Runner("torch", lambda: F.max_pool2d(image, extent[:2]), _from_nchw(case))
+        return _inference(torch, name, lambda: F.max_pool2d(image, extent[:2]), case, info)
     if len(case.pre) == 3 and not (case.bank and len(case.window) == 3):
         raise Skip("torch: only 2D maps or a bank spanning the channels")
     if len(case.pre) not in (2, 3) or _psp_kind(case) == "other":
@@ -133,6 +143,7 @@ def pytorch(case: Case, x: np.ndarray, w, threads: int) -> Runner:
     weights = np.asarray(w, x.dtype).reshape(-1, *case.window)  # (F, kh, kw[, C])
     weights = torch.from_numpy(np.ascontiguousarray(
         weights.transpose(0, 3, 1, 2) if weights.ndim == 4 else weights[:, None]))
+    weights = weights.contiguous(memory_format=layout)
     strides, offsets = _strides(case)
     pads = [(k - 1) // 2 - o for k, o in zip(case.window[:2], offsets, strict=False)]
     if min(pads) < 0:
@@ -150,7 +161,14 @@ def pytorch(case: Case, x: np.ndarray, w, threads: int) -> Runner:
             return (columns * flat).amax(dim=1).reshape(1, 1, *case.post)
     else:
         raise Skip(f"torch: no {case.operation} convolution of this form")
-    return Runner("torch", run, _from_nchw(case))
+    return _inference(torch, name, run, case, info)
+
+
+def _inference(torch, name: str, run, case: Case, info: dict) -> Runner:
+    def call():
+        with torch.inference_mode():
+            return run()
+    return Runner(name, call, _from_nchw(case), **info)
 
 
 def _from_nchw(case: Case):

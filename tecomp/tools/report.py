@@ -1,16 +1,38 @@
 """Numbers derived from the benchmark's timings, and its markdown tables.
 
 `derive` adds to a case record: median and spread per implementation, GFLOP/s (2 flop per
-tap) and GB/s (pre read once + post written once), the ratio of every peer's median to
-tecomp's (above 1: tecomp is faster) and tecomp's share of the machine limit its case is
-judged against (sgemm for compute-bound cases, copy for memory-bound ones).
+tap) and GB/s (pre read once + post written once), a peer timed in several configurations
+(PyTorch in NCHW and channels-last) as its best one (`VARIANTS`; `record["best"]` says
+which), the ratio of every peer's median to tecomp's (above 1: tecomp is faster) and
+tecomp's share of the machine limit its case is judged against (`tools.limits.judge`: peak
+FMA GFLOP/s when the case's flop per byte reaches the machine balance, else copy GB/s).
 """
 
 import numpy as np
 
+from . import limits
+
 PEERS = ("tecomp-tuned", "numpy", "scipy", "torch", "annarchy")
+# A peer timed in several configurations: {peer: {runner name: configuration}}.
+VARIANTS = {"torch": {"torch-nchw": "NCHW", "torch-cl": "channels-last"}}
 LABELS = {"tecomp-tuned": "tuned", "numpy": "NumPy ref", "scipy": "scipy.ndimage",
-          "torch": "PyTorch", "annarchy": "ANNarchy"}
+          "torch": "PyTorch", "annarchy": "ANNarchy", "torch-nchw": "PyTorch NCHW",
+          "torch-cl": "PyTorch channels-last"}
+SHORT = {"NCHW": "NCHW", "channels-last": "CL"}
+
+
+def peer_of(name: str) -> str:
+    """The peer a runner belongs to ("torch-cl" -> "torch")."""
+    return next((peer for peer, names in VARIANTS.items() if name in names), name)
+
+
+def merge_skipped(record: dict) -> None:
+    """A peer none of whose configurations ran is skipped as the peer, with their reasons."""
+    skipped = record.setdefault("skipped", {})
+    for peer, names in VARIANTS.items():
+        if all(n in skipped for n in names):
+            reasons = dict.fromkeys(skipped.pop(n) for n in names)
+            skipped[peer] = "; ".join(reasons)
 MEMORY_NOTE = ("peak RSS = VmHWM (/proc/self/status) of a fresh process that imports tecomp "
                "and TVM, builds, compiles and steps the case once; ANNarchy: of its own "
                "process after the timed steps")
@@ -22,7 +44,7 @@ def stats(samples_ms: list[float]) -> dict:
             "iqr_ms": float(q3 - q1), "min_ms": float(min(samples_ms)), "n": len(samples_ms)}
 
 
-def derive(record: dict, limits: dict) -> None:
+def derive(record: dict, machine: dict) -> None:
     samples = record.get("samples_ms") or {}
     record["stats"] = {name: stats(s) for name, s in samples.items() if s}
     for s in record["stats"].values():
@@ -31,17 +53,31 @@ def derive(record: dict, limits: dict) -> None:
             s["gflops"] = record["flops"] / seconds / 1e9
         if record.get("bytes"):
             s["gbs"] = record["bytes"] / seconds / 1e9
+    _best_variants(record)
     base = record["stats"].get("tecomp")
     if base is None:
         return
     record["ratios"] = {name: s["median_ms"] / base["median_ms"]
                         for name, s in record["stats"].items() if name != "tecomp"}
-    if record.get("bound") == "compute" and "gflops" in base:
-        limit = limits["sgemm_gflops"][record["precision"]]
-        record["limit"] = {"name": "sgemm", "limit": limit, "fraction": base["gflops"] / limit}
-    elif record.get("bound") == "memory" and "gbs" in base:
-        limit = limits["copy_gbs"]
-        record["limit"] = {"name": "copy", "limit": limit, "fraction": base["gbs"] / limit}
+    record.pop("limit", None)
+    if record.get("flops") and record.get("bytes") and "fma_gflops" in machine:
+        record["limit"] = limits.judge(record["flops"], record["bytes"], record["precision"],
+                                       machine, base["gflops"], base["gbs"])
+
+
+def _best_variants(record: dict) -> None:
+    """stats (and max_error) of a peer timed in several configurations: its fastest one's,
+    with "variant" naming it; record["best"] = {peer: configuration}."""
+    record["best"] = {}
+    for peer, names in VARIANTS.items():
+        timed = [n for n in names if n in record["stats"]]
+        if not timed:
+            continue
+        fastest = min(timed, key=lambda n: record["stats"][n]["median_ms"])
+        record["stats"][peer] = {**record["stats"][fastest], "variant": names[fastest]}
+        record["best"][peer] = names[fastest]
+        if fastest in record.get("max_error", {}):
+            record["max_error"][peer] = record["max_error"][fastest]
 
 
 def _ms(value: float) -> str:
@@ -49,8 +85,6 @@ def _ms(value: float) -> str:
 
 
 def _throughput(record: dict, s: dict) -> str:
-    if record.get("case", "").startswith("E"):
-        return ""
     if "Pooling" in record.get("title", "") or "pooling" in record.get("title", ""):
         return f"{s.get('gbs', 0):.1f} GB/s"
     return f"{s.get('gflops', 0):.1f} GFLOP/s"
@@ -79,23 +113,25 @@ def markdown(results: dict) -> str:
         f"- a step = `net.step()` (projection + neuron update); median of up to "
         f"{results['repeats']} interleaved rounds, [IQR]; slow peers stop after their time "
         "budget (n in the JSON); ×N = peer median / tecomp median (N > 1: tecomp faster)",
-        "- throughput: 2 flop per tap (convolutions); bytes = pre read + post written "
-        "(pooling); limit: share of sgemm GFLOP/s (compute-bound) or copy GB/s "
-        "(memory-bound, read + write), best of 7 calls before and after the cases, by the same "
-        "worker",
+        "- throughput: 2 flop per tap (convolutions); bytes = pre read + post written; "
+        "bound: compute when the case's flop/byte reaches the machine balance (peak FMA "
+        "GFLOP/s / copy GB/s), else memory; of limit: tecomp's share of peak FMA GFLOP/s "
+        "(compute-bound) or of copy GB/s (memory-bound; pre and post may sit in the caches, "
+        "so above 100% is possible); limits measured by each worker before and after its "
+        "cases, the better kept",
+        "- PyTorch: oneDNN enabled, `torch.set_num_threads` = the thread count, under "
+        "`torch.inference_mode()`, timed in NCHW and in channels-last (CL); its column is the "
+        "faster, named; the last column gives both",
     ]
     for w in results["workers"]:
-        lim = w["limits"]
         policy = (w.get("env") or {}).get("OMP_WAIT_POLICY")
-        lines.append(f"- {w['threads']} thread(s): sgemm {lim['sgemm_n']}² float32 "
-                     f"{lim['sgemm_gflops']['float32']} / float64 "
-                     f"{lim['sgemm_gflops']['float64']} GFLOP/s; copy of {lim['copy_mb']} MB "
-                     f"{lim['copy_gbs']} GB/s" +
+        lines.append(f"- {w['threads']} thread(s): " + limits_line(w["limits"]) +
                      (f"; OMP_WAIT_POLICY={policy}" if policy else "") +
                      "".join(f"; denormal/normal step {d} {ratio}×" for d, ratio in
-                             lim.get("denormal_ratio", {}).items()))
-    header = ["case", "precision", "threads", "tecomp ms [IQR]", "throughput", "of limit",
-              "kernel ms", *(LABELS[p] + " ms (×)" for p in PEERS)]
+                             w["limits"].get("denormal_ratio", {}).items()))
+    header = ["case", "precision", "threads", "tecomp ms [IQR]", "throughput",
+              "bound (flop/B vs balance)", "of limit", "kernel ms",
+              *(LABELS[p] + " ms (×)" for p in PEERS), "PyTorch NCHW / CL ms"]
     lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     notes: dict[str, list[str]] = {}
     records = [r for w in results["workers"] for r in w["records"]]
@@ -131,11 +167,12 @@ def _row(r: dict, notes: dict) -> list[str]:
     problem = r.get("error")
     if problem:
         notes.setdefault(problem, []).append(where)
-        return cells + ["—"] * (4 + len(PEERS))
+        return cells + ["—"] * (6 + len(PEERS))
     base = r["stats"]["tecomp"]
     limit = r.get("limit")
     kernel = r.get("info", {}).get("tecomp", {}).get("kernel_ms")
     cells += [f"{_ms(base['median_ms'])} [{_ms(base['iqr_ms'])}]", _throughput(r, base),
+              _bound(limit),
               f"{100 * limit['fraction']:.0f}% {limit['name']}" if limit else "",
               _ms(kernel) if kernel else ""]
     for peer in PEERS:
@@ -145,8 +182,39 @@ def _row(r: dict, notes: dict) -> list[str]:
             notes.setdefault(f"{LABELS[peer]}: {reason}", []).append(where)
             cells.append("—")
         else:
-            cells.append(f"{_ms(s['median_ms'])} (×{r['ratios'][peer]:.2g})")
+            variant = f" {SHORT[s['variant']]}" if "variant" in s else ""
+            cells.append(f"{_ms(s['median_ms'])}{variant} (×{r['ratios'][peer]:.2g})")
+    for name in VARIANTS["torch"]:  # one layout not timed while the other was
+        if name in r.get("skipped", {}):
+            notes.setdefault(f"{LABELS[name]}: {r['skipped'][name]}", []).append(where)
+    cells.append(" / ".join(_ms(r["stats"][n]["median_ms"]) if n in r["stats"] else "—"
+                            for n in VARIANTS["torch"]))
     return cells
+
+
+def _bound(limit: dict | None) -> str:
+    if not limit:
+        return ""
+    sign = "≥" if limit["bound"] == "compute" else "<"
+    return f"{limit['bound']} ({limit['intensity']:.3g} {sign} {limit['balance']:.3g})"
+
+
+def limits_line(lim: dict) -> str:
+    """The machine limits of one worker, in words."""
+    if "fma_gflops" not in lim:  # a run from before tools.limits
+        return f"copy of {lim.get('copy_mb')} MB {lim.get('copy_gbs')} GB/s"
+    fma = lim["fma"]
+    peak = " / ".join(f"{d} {v}" for d, v in lim["fma_gflops"].items())
+    nominal = " / ".join(f"{v}" for v in lim.get("nominal_gflops", {}).values() if v)
+    shape = (f"{next(iter(fma.values()))['chains']} chains × "
+             f"{' / '.join(str(f['lanes']) for f in fma.values())} lanes")
+    checked = "" if all(f["ok"] for f in fma.values()) else \
+        " (CHECK FAILED: output off, or not slower with twice the iterations)"
+    balance = " / ".join(f"{limits.balance(lim, d):.3g}" for d in lim["fma_gflops"])
+    copy = lim["copy"]
+    return (f"peak FMA {peak} GFLOP/s (TVM kernel, {shape}; nominal at the cpu MHz clock "
+            f"{nominal}){checked}; copy of {copy['megabytes']} MiB {copy['gbs']} GB/s "
+            f"(np.copyto {copy['numpy_gbs']}, TVM {copy['tvm_gbs']}); balance {balance} flop/B")
 
 
 def _compile_row(r: dict, annarchy: list[float]) -> list[str]:

@@ -62,8 +62,7 @@ def banner(threads=None) -> str:
 def conv_case(size: int, kernel: int = 3) -> suite.Case:
     """B1's projection (one kernel×kernel filter, sum, zero padding) on a size² map."""
     return suite.Case(f"conv{size}k{kernel}", f"{kernel}×{kernel} filter, {size}²",
-                      "Convolution", (size, size), (size, size), (kernel, kernel),
-                      bound="memory" if kernel <= 3 else "compute")
+                      "Convolution", (size, size), (size, size), (kernel, kernel))
 
 
 def suite_cases(names=SUITE_CASES, small: bool = False) -> list[suite.Case]:

@@ -53,9 +53,10 @@ class Case:
 
     `weights` is the shape passed to `connect_filter` (or `connect_filters` when `bank`);
     None for pooling. `options` are the other keyword arguments of the connect method, as
-    (name, value) pairs. `bound` says which machine limit the case is judged against:
-    "compute" (sgemm GFLOP/s) or "memory" (copy GB/s). `small` is (pre, post, weights) of
-    the scaled-down variant that `quick()` returns.
+    (name, value) pairs. `small` is (pre, post, weights) of the scaled-down variant that
+    `quick()` returns. Whether a case is compute- or memory-bound is not stated here: the
+    benchmark decides it from `flops` and `bytes` against the machine balance it measures
+    (`tools.limits.judge`).
     """
 
     name: str
@@ -68,7 +69,6 @@ class Case:
     psp: str | None = None
     operation: str = "sum"
     options: tuple[tuple[str, object], ...] = ()
-    bound: str = "compute"
     positive_weights: bool = False  # weights in [0.5, 1.5) instead of [-1, 1)
     small: tuple | None = None
 
@@ -163,13 +163,13 @@ class Case:
 
 CASES: dict[str, Case] = {c.name: c for c in (
     Case("B1", "3×3 filter, 1024²", "Convolution", (1024, 1024), (1024, 1024), (3, 3),
-         bound="memory", small=((64, 64), (64, 64), None)),
+         small=((64, 64), (64, 64), None)),
     Case("B2", "bank 32×7×7, stride 2", "Convolution", (512, 512), (256, 256, 32),
          (32, 7, 7), bank=True, small=((64, 64), (32, 32, 8), (8, 7, 7))),
     Case("B3", "CNN layer 64×(3,3,64)", "Convolution", (112, 112, 64), (112, 112, 64),
          (64, 3, 3, 64), bank=True, small=((16, 16, 8), (16, 16, 8), (8, 3, 3, 8))),
     Case("B4", "max pooling (2,2,1)", "Pooling", (224, 224, 64), (112, 112, 64),
-         operation="max", options=(("extent", (2, 2, 1)),), bound="memory",
+         operation="max", options=(("extent", (2, 2, 1)),),
          small=((32, 32, 16), (16, 16, 16), None)),
     # Weights > 0: every term is >= 0, so ANNarchy (whose max starts at 0) agrees.
     Case("B5", "5×5 max of w*pre.r", "Convolution", (512, 512), (512, 512), (5, 5),

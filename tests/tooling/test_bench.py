@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tecomp import reference
-from tecomp.tools import harness, peers, suite
+from tecomp.tools import harness, limits, peers, report, suite
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,14 @@ def test_quick_run_records_machine_and_versions(quick_run):
     assert results["versions"]["apache-tvm"] and results["versions"]["numpy"]
     (worker,) = results["workers"]
     assert worker["threads"] == 1
-    assert set(worker["limits"]["sgemm_gflops"]) == {"float32", "float64"}
-    assert worker["limits"]["copy_gbs"] > 0
+    limits = worker["limits"]
+    assert set(limits["fma_gflops"]) == {"float32", "float64"}
+    for dtype, fma in limits["fma"].items():
+        # the FMA chains did their work: outputs at the fixed point, time linear in iterations
+        assert fma["ok"] and fma["gflops"] == limits["fma_gflops"][dtype] > 0, fma
+    assert limits["fma_gflops"]["float32"] > limits["fma_gflops"]["float64"]
+    assert limits["copy_gbs"] == max(limits["copy"]["numpy_gbs"], limits["copy"]["tvm_gbs"]) > 0
+    assert "sgemm_gflops" not in limits
 
 
 def test_quick_run_checks_then_times_every_case(quick_run):
@@ -46,13 +52,29 @@ def test_quick_run_checks_then_times_every_case(quick_run):
             assert r["stats"][name]["n"] == 3
         assert r["stats"]["numpy"]["median_ms"] > 0
         assert set(r["ratios"]) >= {"tecomp-tuned", "numpy"}
-        assert r["limit"]["name"] == "copy" and r["limit"]["fraction"] > 0
+        # compute- or memory-bound from the case's flop per byte against the machine balance
+        limit, lim = r["limit"], results["workers"][0]["limits"]
+        balance = lim["fma_gflops"][r["precision"]] / lim["copy_gbs"]
+        assert limit["intensity"] == pytest.approx(r["flops"] / r["bytes"], abs=0.01)
+        assert limit["bound"] == ("compute" if r["flops"] / r["bytes"] >= balance else "memory")
+        assert limit["name"] == {"compute": "peak FMA", "memory": "copy"}[limit["bound"]]
+        assert limit["fraction"] > 0
+        if r["case"] == "B4":  # a comparison per tap, every input read once
+            assert limit["bound"] == "memory"
         key = "gflops" if r["case"] == "B1" else "gbs"
         assert r["stats"]["tecomp"][key] > 0
         assert r["info"]["tecomp"]["kernel_ms"] > 0
         # a peer is either timed or skipped with its reason
         for peer in ("scipy", "torch", "annarchy"):
             assert (peer in r["stats"]) != (peer in r["skipped"]), (peer, r["skipped"])
+        if "torch" in r["stats"]:  # timed in both layouts, compared as the faster
+            layouts = {"NCHW": "torch-nchw", "channels-last": "torch-cl"}
+            fastest = layouts[r["best"]["torch"]]
+            assert r["stats"]["torch"]["median_ms"] == min(
+                r["stats"][n]["median_ms"] for n in layouts.values() if n in r["stats"])
+            assert r["stats"]["torch"]["median_ms"] == r["stats"][fastest]["median_ms"]
+            assert r["info"]["torch-cl"]["layout"] == "channels-last"
+            assert r["info"][fastest]["threads"] == 1 and r["info"][fastest]["mkldnn"]
     probe = records[0]["compile"]
     assert probe["cold"]["compile_s"] > 0 and probe["cached"]["compile_s"] > 0
     assert probe["cold"]["peak_rss_mb"] >= probe["cold"]["rss_before_mb"] > 0
@@ -64,7 +86,10 @@ def test_quick_run_markdown_table(quick_run):
     rows = [line for line in table.splitlines() if line.startswith("| B")]
     assert len(rows) == 4 + 1  # four timings, one compile-time row
     assert any("GFLOP/s" in row for row in rows) and any("GB/s" in row for row in rows)
-    assert "sgemm 512² float32" in table and "Total run time" in table
+    assert "| bound (flop/B vs balance) | of limit |" in table
+    assert "PyTorch NCHW / CL ms |" in table and "sgemm" not in table
+    assert "thread(s): peak FMA float32 " in table and "Total run time" in table
+    assert any("% copy" in row for row in rows)  # B4
 
 
 @pytest.mark.parametrize("name", list(suite.CASES))
@@ -113,3 +138,65 @@ def test_interleave_stops_slow_runners_after_their_budget():
 def test_unknown_case_is_refused():
     with pytest.raises(ValueError, match="unknown case"):
         suite.cases(["B9"])
+
+
+def test_limits_judge_a_case_against_the_machine_balance():
+    machine = {"fma_gflops": {"float32": 100.0, "float64": 50.0}, "copy_gbs": 20.0}
+    assert limits.balance(machine, "float32") == 5.0
+    compute = limits.judge(600, 100, "float32", machine, gflops=80.0, gbs=1.0)
+    assert compute["bound"] == "compute" and compute["fraction"] == pytest.approx(0.8)
+    memory = limits.judge(400, 100, "float32", machine, gflops=40.0, gbs=10.0)
+    assert memory["bound"] == "memory" and memory["fraction"] == pytest.approx(0.5)
+    assert limits.judge(400, 100, "float64", machine, 40.0, 10.0)["bound"] == "compute"
+    again = {**machine, "fma_gflops": {"float32": 120.0, "float64": 40.0}, "copy_gbs": 10.0,
+             "fma": {"float32": "second", "float64": "second"}, "seconds": 1.0}
+    kept = limits.best({**machine, "fma": {"float32": "first", "float64": "first"},
+                        "seconds": 1.0}, again)
+    assert kept["fma_gflops"] == {"float32": 120.0, "float64": 50.0}
+    assert kept["fma"] == {"float32": "second", "float64": "first"}
+    assert kept["copy_gbs"] == 20.0 and kept["seconds"] == 2.0
+
+
+def test_derive_compares_tecomp_with_the_faster_pytorch_layout():
+    record = {"case": "B3", "precision": "float32", "flops": 4e9, "bytes": 4e6,
+              "samples_ms": {"tecomp": [2.0, 2.0, 2.0], "torch-nchw": [8.0] * 3,
+                             "torch-cl": [4.0] * 3},
+              "max_error": {"torch-nchw": 1e-7, "torch-cl": 2e-7}, "skipped": {}}
+    machine = {"fma_gflops": {"float32": 4000.0}, "copy_gbs": 10.0}
+    report.derive(record, machine)
+    assert record["best"] == {"torch": "channels-last"}
+    assert record["ratios"]["torch"] == 2.0 and record["ratios"]["torch-nchw"] == 4.0
+    assert record["max_error"]["torch"] == 2e-7
+    assert record["limit"]["bound"] == "compute" and record["limit"]["name"] == "peak FMA"
+    assert record["limit"]["fraction"] == pytest.approx(0.5)  # 2000 of 4000 GFLOP/s
+    skipped = {"skipped": {"torch-nchw": "not installed", "torch-cl": "not installed"}}
+    report.merge_skipped(skipped)
+    assert skipped["skipped"] == {"torch": "not installed"}
+    assert report.peer_of("torch-cl") == "torch" and report.peer_of("scipy") == "scipy"
+
+
+def test_the_fma_kernel_is_vector_fmas_that_run():
+    import re
+
+    from tecomp import build
+
+    lanes = build.vector_bytes() // 4
+    asm = limits.fma_kernel("float32", 1, lanes).mod.inspect_source("asm")
+    register = {64: "zmm", 32: "ymm", 16: "xmm"}[build.vector_bytes()]
+    assert len(re.findall(rf"vfmadd\w*ps\s+[^\n]*%{register}", asm)) >= limits.CHAINS
+    fma = limits.peak_fma("float32", 1, seconds=0.005, repeats=3)
+    assert fma["ok"] and fma["gflops"] > 0 and fma["lanes"] == lanes
+
+
+def test_pytorch_runs_in_both_layouts_at_its_best():
+    torch = pytest.importorskip("torch")
+    case = suite.CASES["B3"].quick()
+    rng = np.random.default_rng(0)
+    w, x = case.draw_weights(rng), case.inputs(rng, "float32")
+    expected = case.reference(x, w)
+    for channels_last, name in ((False, "torch-nchw"), (True, "torch-cl")):
+        runner = peers.pytorch(case, x, w, threads=1, channels_last=channels_last)
+        runner.timed()
+        assert runner.name == name and runner.info["threads"] == torch.get_num_threads() == 1
+        assert runner.info["layout"] == ("channels-last" if channels_last else "NCHW")
+        assert reference.relative_error(runner.output(), expected) <= case.tolerance("float32")
