@@ -35,6 +35,16 @@ MAX_STEPS = 2**63 - 1  # one simulate() call
 NETWORK_OPTIONS = ("dt", "seed", "precision")
 
 
+def _tune_budget(value, who: str, what: str) -> float | None:
+    """A tuning budget in seconds: a number >= 0 (0 or None: no tuning)."""
+    if value is None:
+        return None
+    seconds = number(value, who, what, "a number of seconds >= 0 (0: no tuning)")
+    if seconds < 0:
+        raise InvalidValueError(f"{who}: {what} must be a number of seconds >= 0, got {value!r}")
+    return seconds or None
+
+
 def check_dt(dt) -> float:
     rule = "a positive number of ms"
     value = number(dt, "setup", "dt", rule, wrong_type=InvalidValueError)
@@ -98,6 +108,7 @@ class Network(metaclass=_NetworkType):
         self.projections: list = []
         self.monitors: list = []
         self.engine = None  # the compiled form, once compile() ran
+        self.autotune = None  # seconds compile() may spend tuning kernels without a record
         self._initialized = True
 
     def _seed_with(self, seed) -> None:
@@ -209,14 +220,17 @@ class Network(metaclass=_NetworkType):
         self.projections.append(projection)
 
     def setup(self, dt: float | None = None, precision: str | None = None,
-              seed: int | None = None) -> None:
-        """Change the step, the precision or the seed before compile()."""
+              seed: int | None = None, autotune: float | None = None) -> None:
+        """Change the step, the precision or the seed before compile(); `autotune=seconds`
+        makes compile() tune the kernels that have no record yet (see compile's `tune`)."""
         self.check_open("setup")
         dt = self.dt if dt is None else check_dt(dt)
         dtype = self.dtype if precision is None else _dtype(precision)
+        autotune = self.autotune if autotune is None else _tune_budget(autotune, "setup",
+                                                                       "autotune")
         if seed is not None:
             self._seed_with(seed)
-        self.dtype, self.dt = dtype, dt
+        self.dtype, self.dt, self.autotune = dtype, dt, autotune
 
     # -- running ----------------------------------------------------------------------------
     def compile(self, directory: str = "annarchy", clean: bool = False,
@@ -224,8 +238,13 @@ class Network(metaclass=_NetworkType):
                 add_sources: str = "", extra_libs: str = "", cuda_config: dict | None = None,
                 annarchy_json: str = "", silent: bool = False, debug_build: bool = False,
                 trace_calls: str | None = None, profile_enabled: bool = False,
-                tuned: bool = True) -> None:
+                tuned: bool = True, tune: float | None = None) -> None:
         """Build every kernel; afterwards the network can run but not grow.
+
+        `tune=seconds` (or `setup(autotune=seconds)`) first tunes the kernels that have no
+        tuned record for this machine, within that many seconds in all, in a worker process
+        (a progress bar per kernel), and caches the records; nothing happens, silently, when
+        every kernel has one. A later compile() of the same geometries uses them.
 
         Kernels use their tuned schedule when the cache has one (`tuned=False`: always the
         template defaults). `silent=True` silences tecomp's hints (the line saying that some
@@ -242,8 +261,14 @@ class Network(metaclass=_NetworkType):
         from . import kernels  # the engine needs TVM; describing a network does not
         from .engine import Engine
 
+        budget = self.autotune if tune is None else _tune_budget(tune, "compile", "tune")
         if self.engine is None:
             _warn_unused_targets(self)
+            if budget and tuned:
+                from .plan import network_plan
+                from .tuning import tune_missing
+
+                tune_missing(network_plan(self).specs, budget, progress=not silent)
             hints, kernels.HINTS = kernels.HINTS, kernels.HINTS and not silent
             try:
                 self.engine = Engine(self, tuned=tuned)
@@ -468,7 +493,7 @@ def clear() -> None:
 
 def setup(dt: float | None = None, precision: str | None = None,
           num_threads: int | None = None, seed: int | None = None,
-          denormals: str | None = None) -> None:
+          denormals: str | None = None, autotune: float | None = None) -> None:
     """Set the step (ms) and precision ("double" or "float") of the default network.
 
     `num_threads` sets TVM_NUM_THREADS, which TVM reads when its thread pool starts (the
@@ -477,14 +502,15 @@ def setup(dt: float | None = None, precision: str | None = None,
     `denormals` is "flush" (the default: kernels flush denormal numbers to zero, see
     tecomp.denormals) or "keep" (IEEE gradual underflow, far slower on denormal values),
     for the whole process, before its first simulation. `seed` seeds the default network's
-    NumPy generator (random distributions given as values draw from it).
+    NumPy generator (random distributions given as values draw from it). `autotune=seconds`
+    makes compile() tune the kernels without a tuned record first (see Network.compile).
     """
     if num_threads is not None and (isinstance(num_threads, bool) or
                                     not isinstance(num_threads, int) or num_threads < 1):
         raise InvalidValueError(f"setup: num_threads must be an int >= 1, got {num_threads!r}")
     if denormals not in (None, "flush", "keep"):
         raise InvalidValueError(f"setup: denormals must be 'flush' or 'keep', got {denormals!r}")
-    _default.setup(dt=dt, precision=precision, seed=seed)
+    _default.setup(dt=dt, precision=precision, seed=seed, autotune=autotune)
     if num_threads is not None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
             (os.cpu_count() or 1)  # as tecomp.build.cores(), without importing TVM here
@@ -503,10 +529,11 @@ def compile(directory: str = "annarchy", clean: bool = False, compiler: str = "d
             compiler_flags: str | list = "default", add_sources: str = "", extra_libs: str = "",
             cuda_config: dict | None = None, annarchy_json: str = "", silent: bool = False,
             debug_build: bool = False, trace_calls: str | None = None,
-            profile_enabled: bool = False, net_id: int = 0, tuned: bool = True) -> None:
+            profile_enabled: bool = False, net_id: int = 0, tuned: bool = True,
+            tune: float | None = None) -> None:
     """Build every kernel of the default network; ANNarchy's options are accepted and, but
-    for `silent`, ignored (see Network.compile)."""
-    _default.compile(silent=silent, tuned=tuned)
+    for `silent`, ignored (see Network.compile, also for `tune`)."""
+    _default.compile(silent=silent, tuned=tuned, tune=tune)
 
 
 def tune(net: Network | None = None, **options) -> list:

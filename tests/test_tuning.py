@@ -16,6 +16,7 @@ from tecomp import build, cache, kernels, reference, schedules, tuning
 from tecomp.extensions.convolution import Convolution, Pooling
 from tecomp.knobs import TraceKnobs, WindowKnobs, knobs_to_dict
 from tecomp.specs import NeuronSpec
+from tecomp.tuning import search
 from tests.helpers import assert_close
 
 # (pre, post, weights shape or extent, method, options): one of each kernel family
@@ -322,3 +323,39 @@ def test_an_update_with_random_draws_tunes(tmp_path, monkeypatch):
     (result,) = ann.tune(trials=2, seconds=60, threads=1, progress=False)
     assert all(t["error"] is None for t in result.trials), result.trials
     assert math.isfinite(result.best_ms) and result.record is not None
+
+
+def test_compile_tunes_what_has_no_record_within_the_budget(tmp_path, monkeypatch):
+    monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
+
+    def build():
+        net = ann.Network()
+        pre = net.create((24, 24), ann.Neuron(parameters="r = 1.0"))
+        post = net.create((24, 24), ann.Neuron(equations="r = sum(exc) + 0.5"))
+        Convolution(pre, post, "exc").connect_filter(np.ones((3, 3)))
+        return net, post
+
+    net, post = build()
+    net.compile(silent=True, tune=4)
+    specs = tuning.network_specs(net)
+    assert all(tuning.lookup(spec) is not None for spec in specs)
+    net.simulate(1)
+    np.testing.assert_allclose(post.r[1:-1, 1:-1], 9.5)
+    # everything has a record now: no worker is started, nothing is printed
+    monkeypatch.setattr(search, "Worker", None)
+    again, _ = build()
+    again.setup(autotune=4)
+    again.compile(silent=True)
+    with pytest.raises(ann.InvalidValueError, match="tune must be a number of seconds >= 0"):
+        build()[0].compile(tune=-1)
+
+
+def test_a_regular_projection_tunes(tmp_path, monkeypatch):
+    monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
+    pre = ann.Population(300, ann.Neuron(parameters="r = 1.0"))
+    post = ann.Population(200, ann.Neuron(equations="r = sum(exc)"))
+    ann.Projection(pre, post, "exc").connect_fixed_probability(0.1, ann.Uniform(0, 1))
+    results = ann.tune(trials=3, seconds=60, threads=1, progress=False)
+    matrix = [r for r in results if type(r.spec).__name__ == "MatrixSpec"]
+    assert len(matrix) == 1 and all(t["error"] is None for t in matrix[0].trials)
+    assert math.isfinite(matrix[0].best_ms) and matrix[0].record is not None

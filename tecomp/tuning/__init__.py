@@ -13,7 +13,7 @@ from pathlib import Path
 from ..cache import Record, committed_dir, is_current, lookup, records, user_dir
 from ..kernels import choose_knobs
 from ..plan import network_plan
-from .search import TuneResult, Worker, label, tune, tune_spec, tune_specs
+from .search import TuneResult, Worker, label, tune, tune_missing, tune_spec, tune_specs
 
 
 def records_dir() -> Path:
@@ -32,5 +32,5 @@ def network_specs(net) -> list:
 
 
 __all__ = ["Record", "TuneResult", "Worker", "committed_dir", "is_current", "label", "lookup",
-           "network_specs", "records", "records_dir", "tune",
+           "network_specs", "records", "records_dir", "tune", "tune_missing",
            "tune_spec", "tune_specs", "user_dir", "uses_tuned_record"]

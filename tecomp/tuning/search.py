@@ -197,6 +197,17 @@ def tune(net, trials: int = 64, seconds: float = 120.0, threads: int | None = No
                       folder, metaschedule)
 
 
+def tune_missing(specs: list, seconds: float, threads: int | None = None,
+                 progress: bool = True, trials: int = 64) -> list[TuneResult]:
+    """Tune the specs that have no record for this machine yet, `seconds` in all (shared
+    evenly); nothing at all (no worker started, nothing printed) when every spec has one."""
+    check_budget(trials, seconds, threads)
+    missing = [spec for spec in dict.fromkeys(specs) if cache.lookup(spec, threads) is None]
+    if not missing:
+        return []
+    return tune_specs(missing, trials, seconds / len(missing), threads, progress)
+
+
 def tune_specs(specs: list, trials: int = 64, seconds: float = 120.0,
                threads: int | None = None, progress: bool = True, folder: Path | None = None,
                metaschedule: int = 0) -> list[TuneResult]:
