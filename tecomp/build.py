@@ -48,11 +48,18 @@ def user_dir() -> Path:
 @functools.cache
 def host_target() -> "tvm.target.Target":
     """LLVM for this CPU with the features the OS really enables (a VM may hide AVX-512;
-    `mcpu` alone would let LLVM emit instructions that crash with SIGILL)."""
+    `mcpu` alone would let LLVM emit instructions that crash with SIGILL).
+
+    TECOMP_TARGET_ISA=avx2 builds for this CPU without its AVX-512 (and newer) features: an
+    AVX2-only machine of the same family, which runs here (to measure defaults and tune
+    records for AVX2 machines)."""
     import tvm
 
     cpu = tvm.get_global_func("tvm.codegen.llvm.GetHostCPUName")()
-    features = tvm.get_global_func("tvm.codegen.llvm.GetHostCPUFeatures")()
+    features = dict(tvm.get_global_func("tvm.codegen.llvm.GetHostCPUFeatures")())
+    if os.environ.get("TECOMP_TARGET_ISA") == "avx2":  # an AVX2-only CPU, simulated here
+        features = {name: on and not name.startswith(("avx512", "amx", "avx10"))
+                    for name, on in features.items()}
     mattr = [("+" if on else "-") + name for name, on in sorted(features.items())]
     return tvm.target.Target({"kind": "llvm", "mcpu": cpu, "mattr": mattr,
                               "num-cores": os.cpu_count() or 1})
@@ -114,8 +121,21 @@ def _fingerprint() -> str | None:
         return None
     if not lines:
         return None
-    text = "\n".join([*lines, str(os.cpu_count()), platform.machine(), version])
+    text = "\n".join([*lines, str(os.cpu_count()), platform.machine(), version,
+                      os.environ.get("TECOMP_TARGET_ISA", "")])
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def isa_class(target: str) -> str:
+    """The vector ISA class of an LLVM target's text: "avx512", "avx2", "neon" or "generic".
+    Schedules tuned on one CPU of a class are a good start on another (see cache)."""
+    if "+avx512f" in target:
+        return "avx512"
+    if "+avx2" in target:
+        return "avx2"
+    if "+neon" in target or "aarch64" in target or "arm64" in target:
+        return "neon"
+    return "generic"
 
 
 def vector_bytes() -> int:

@@ -124,6 +124,29 @@ def lookup(spec: WindowSpec | NeuronSpec, threads: int | None = None) -> Record 
     return best
 
 
+def lookup_travelled(spec, threads: int | None = None) -> Record | None:
+    """A record tuned on another CPU of this CPU's vector ISA class (build.isa_class), for
+    the same spec, versions and thread count: a good start where no exact record exists."""
+    wanted = key(spec, threads)
+    mine = build.isa_class(wanted["target"])
+    prefix = record_name(spec, "")[:-len(".json")]
+    valid = set(candidates(spec))
+    found = []
+    for folder in (user_dir() / "records", committed_dir()):
+        for path in sorted(folder.glob(f"{prefix}*.json")) if folder.is_dir() else []:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # foreign files are skipped silently here
+                record = _read(path, template(spec))
+            if record is None or not isinstance(record.key, dict) or \
+                    not isinstance(record.key.get("target"), str):
+                continue
+            same = all(record.key.get(k) == v for k, v in wanted.items() if k != "target")
+            if same and build.isa_class(record.key["target"]) == mine and \
+                    (record.knobs in valid or isinstance(record.knobs, TraceKnobs)):
+                found.append(record)
+    return min(found, key=lambda r: r.best_ms, default=None)
+
+
 def is_current(record: Record) -> bool:
     """Whether a record was tuned for this machine, these versions and its thread count."""
     try:
@@ -139,7 +162,8 @@ def _read(path: Path, kind: str | None = None) -> Record | None:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError(f"format {data.get('format') if isinstance(data, dict) else data!r}")
         if kind is None:
-            kind = "update" if data["key"]["spec"]["type"] == "NeuronSpec" else "window"
+            kind = {"NeuronSpec": "update", "MatrixSpec": "matrix"}.get(
+                data["key"]["spec"]["type"], "window")
         if any(isinstance(data[k], bool) for k in ("best_ms", "default_ms")):
             raise ValueError("best_ms and default_ms must be times in ms, not true/false")
         best, default = float(data["best_ms"]), float(data["default_ms"])

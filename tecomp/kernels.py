@@ -70,8 +70,13 @@ def scheduled(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None) -> "tvm
 
 def choose_knobs(spec: WindowSpec | NeuronSpec, tuned: bool = True) -> tuple[Knobs, bool]:
     """The knobs a spec is built with, and whether they come from a tuned record (else the
-    template's defaults)."""
+    template's defaults): one tuned here, else one tuned on another CPU of the same vector
+    ISA class (said once per process)."""
     record = cache.lookup(spec) if tuned else None
+    if record is None and tuned:
+        record = cache.lookup_travelled(spec)
+        if record is not None:
+            _say_travelled(record)
     if record is not None:
         return record.knobs, True
     return schedules.default_knobs(spec), False
@@ -110,6 +115,18 @@ def _load_or_build(spec: WindowSpec | NeuronSpec, knobs: Knobs):
             warnings.warn(f"tecomp: cannot cache the kernel in {path}: {err}", stacklevel=4)
         function = executable["main"]
     return function
+
+
+_travelled_said = False
+
+
+def _say_travelled(record) -> None:
+    global _travelled_said
+    if HINTS and not _travelled_said:
+        _travelled_said = True
+        print(f"tecomp: some kernels use schedules tuned on another "
+              f"{build.isa_class(record.key['target'])} CPU; `tecomp-tune your_script.py` "
+              "tunes them for this one", file=sys.stderr)
 
 
 def _say_how_to_tune() -> None:

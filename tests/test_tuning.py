@@ -359,3 +359,50 @@ def test_a_regular_projection_tunes(tmp_path, monkeypatch):
     matrix = [r for r in results if type(r.spec).__name__ == "MatrixSpec"]
     assert len(matrix) == 1 and all(t["error"] is None for t in matrix[0].trials)
     assert math.isfinite(matrix[0].best_ms) and matrix[0].record is not None
+
+
+def _record_for(spec, knobs, target: str, folder):
+    """A record of `spec` as tuned on a machine whose LLVM target reads `target`."""
+    wanted = cache.key(spec) | {"target": target}
+    path = folder / cache.record_name(spec, cache.digest(wanted))
+    path.write_text(json.dumps({"format": cache.FORMAT, "key": wanted,
+                                "knobs": knobs_to_dict(knobs), "best_ms": 0.5,
+                                "default_ms": 1.0, "trials": [], "updated": ""}))
+    return path
+
+
+def test_a_record_from_another_cpu_of_the_same_class_is_a_start(spec, tmp_path, monkeypatch):
+    monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
+    folder = tmp_path / "records"
+    folder.mkdir()
+    here = build.host()["target"]
+    knobs = dataclasses.replace(schedules.default_knobs(spec), unroll=False, parallel=False)
+    assert cache.lookup(spec) is None and cache.lookup_travelled(spec) is None
+    other_class = {"avx512": "+avx2", "avx2": "+neon"}.get(build.isa_class(here), "+avx512f")
+    _record_for(spec, knobs, f'{{"kind":"llvm","mattr":["{other_class}"]}}', folder)
+    assert cache.lookup_travelled(spec) is None  # another vector ISA: no guide
+    _record_for(spec, knobs, here.replace('"mcpu":"', '"mcpu":"other-'), folder)
+    assert cache.lookup(spec) is None  # not this CPU...
+    assert cache.lookup_travelled(spec).knobs == knobs  # ...but the same class
+    assert kernels.choose_knobs(spec) == (knobs, True)
+    # the tuner tries it right after the defaults
+    result = tuning.tune_spec(spec, trials=2, seconds=60, threads=None, progress=False)
+    assert [t["knobs"] for t in result.trials] == [knobs_to_dict(schedules.default_knobs(spec)),
+                                                   knobs_to_dict(knobs)]
+
+
+def test_isa_classes_of_llvm_targets():
+    assert build.isa_class('"mattr":["+avx2","+avx512f"]') == "avx512"
+    assert build.isa_class('"mattr":["+avx2","-avx512f"]') == "avx2"
+    assert build.isa_class('{"kind":"llvm","mtriple":"aarch64-linux-gnu"}') == "neon"
+    assert build.isa_class('"mattr":["+sse4.2"]') == "generic"
+
+
+def test_an_avx2_target_is_simulated_on_request(tmp_path):
+    code = ("from tecomp import build; h = build.host(); "
+            "print(build.isa_class(h['target']), build.vector_bytes())")
+    env = os.environ | {"TECOMP_CACHE": str(tmp_path), "TECOMP_TARGET_ISA": "avx2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    if build.isa_class(build.host()["target"]) in ("avx512", "avx2"):
+        assert out == ["avx2", "32"]

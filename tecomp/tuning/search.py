@@ -132,7 +132,12 @@ def _search(spec, trials: int, seconds: float, worker: Worker, rng: random.Rando
     space = schedules.candidates(spec)
     default = schedules.default_knobs(spec)
     budget = max(1, min(trials, len(space)))
-    queue = [default] + rng.sample(space, min(len(space), trials // 2))
+    # a record tuned on another CPU of this vector ISA class is the first guess after the
+    # defaults
+    travelled = cache.lookup_travelled(spec)
+    start_from = [travelled.knobs] if travelled is not None and travelled.knobs in space \
+        else []
+    queue = [default, *start_from] + rng.sample(space, min(len(space), trials // 2))
     tried: dict[Knobs, dict] = {}
     with tqdm(total=budget, desc=label(spec), disable=not progress, leave=False,
               unit="trial") as bar:
