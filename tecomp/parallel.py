@@ -91,6 +91,8 @@ def parallel_run(net: Network, method: Callable, number: int, max_processes: int
     backend = _backend(backend, client, scheduler)
     copies = plan_copies(net, method, number, seeds, kwargs)
     processes = min(number, _processes(max_processes))
+    if backend == "local":
+        _check_picklable(copies[0])
     if not net.compiled:
         net.compile(silent=True)
     # local copies share the cores; a Dask task runs on one worker thread
@@ -98,7 +100,6 @@ def parallel_run(net: Network, method: Callable, number: int, max_processes: int
     copies = [_with(c, tuned=net.engine.tuned, threads=threads) for c in copies]
     shipped = prepare_kernels(net, threads, read=backend == "dask")
     if backend == "local":
-        _check_picklable(copies[0], net)
         outcomes = _run_local(copies, processes, progress)
     else:
         outcomes = _run_dask(copies, shipped, client, scheduler, processes, progress)
@@ -205,7 +206,7 @@ def _processes(max_processes) -> int:
     return build.cores() if max_processes == -1 else max_processes
 
 
-def _check_picklable(copy: Copy, net: Network) -> None:
+def _check_picklable(copy: Copy) -> None:
     for what, value in (("method", copy.method), ("network class", copy.cls),
                         ("arguments", (copy.init_args, copy.method_args))):
         try:
@@ -338,19 +339,24 @@ def _run_dask(copies: list[Copy], shipped: Kernels, client, scheduler, processes
         own.insert(0, client)
     outcomes = []
     try:
-        data = client.scatter(shipped, broadcast=False)
+        # one task holds the files, the copies depend on it: unlike scattered data, Dask
+        # computes it again when the worker that held it dies
         token = os.urandom(6).hex()
+        data = client.submit(_same, shipped, key=f"tecomp-kernels-{token}", pure=False)
         futures = {client.submit(run_copy, c, data, key=f"tecomp-copy-{token}-{c.index}",
                                  pure=False): c.index for c in copies}
         with _bar(len(copies), progress) as bar:
             for future in distributed.as_completed(futures):
                 outcomes.append(_outcome(future.result, futures[future]))
                 bar.update()
-        client.cancel([*futures, data])
     finally:
         for thing in own:
             thing.close()
     return outcomes
+
+
+def _same(value):
+    return value
 
 
 def _results(outcomes: list[tuple], number: int) -> list:
