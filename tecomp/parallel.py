@@ -93,6 +93,8 @@ def parallel_run(net: Network, method: Callable, number: int, max_processes: int
     processes = min(number, _processes(max_processes))
     if backend == "local":
         _check_picklable(copies[0])
+    else:
+        _dask()  # before compiling: a missing extra is said at once
     if not net.compiled:
         net.compile(silent=True)
     # local copies share the cores; a Dask task runs on one worker thread

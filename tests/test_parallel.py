@@ -5,6 +5,8 @@ copies and killed workers."""
 import os
 import re
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -106,6 +108,20 @@ def test_parallel_run_rejects_what_it_cannot_do():
         net.parallel_run(lambda n: 1, 2, progress=False)
 
 
+def test_importing_tecomp_imports_neither_dask_nor_process_pools():
+    code = ("import sys, tecomp; print(sorted(m for m in ('distributed', 'dask', "
+            "'concurrent.futures.process', 'tecomp.parallel') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_missing_dask_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
+    with pytest.raises(ann.TecompError, match=r"pip install 'tecomp\[distributed\]'"):
+        Blur(4).parallel_run(run, 2, backend="dask", progress=False)
+
+
 # -- local processes -------------------------------------------------------------------------
 
 def test_local_copies_match_sequential_runs_and_compile_nothing(capsys):
@@ -185,7 +201,6 @@ def test_a_killed_dask_worker_is_retried_and_results_match(dask_client, tmp_path
     same_outputs(results, sequential([31, 32, 33], size=4))
 
 
-@pytest.mark.slow
 def test_dask_without_a_client_starts_a_local_cluster():
     pytest.importorskip("distributed")
     results = Blur(4, seed=1).parallel_run(run, 2, max_processes=2, backend="dask",
