@@ -92,7 +92,7 @@ def parallel_run(net: Network, method: Callable, number: int, max_processes: int
     copies = plan_copies(net, method, number, seeds, kwargs)
     processes = min(number, _processes(max_processes))
     if backend == "local":
-        _check_picklable(copies[0])
+        _check_picklable(copies)
     else:
         _dask()  # before compiling: a missing extra is said at once
     if not net.compiled:
@@ -208,17 +208,26 @@ def _processes(max_processes) -> int:
     return build.cores() if max_processes == -1 else max_processes
 
 
-def _check_picklable(copy: Copy) -> None:
-    for what, value in (("method", copy.method), ("network class", copy.cls),
-                        ("arguments", (copy.init_args, copy.method_args))):
+def _check_picklable(copies: list[Copy]) -> None:
+    """A spawned process gets everything pickled: say so here, not in a worker."""
+    first = copies[0]
+    for what, value in (("method", first.method), ("network class", first.cls)):
         try:
             pickle.dumps(value)
         except Exception as err:
-            name = getattr(value, "__qualname__", type(value).__name__)
             raise InvalidValueError(
-                f"parallel_run: the {what} {name} cannot be sent to another process "
-                f"({type(err).__name__}: {err}); define it at module level (not a lambda, "
-                "nor inside a function), or use backend='dask'") from None
+                f"parallel_run: the {what} {getattr(value, '__qualname__', value)} cannot be "
+                f"sent to another process ({type(err).__name__}); define it at module level "
+                "(not a lambda, nor inside a function), or use backend='dask'") from None
+    for copy in copies:
+        for name, value in {**copy.init_args, **copy.method_args}.items():
+            try:
+                pickle.dumps(value)
+            except Exception as err:
+                raise InvalidValueError(
+                    f"parallel_run: the value of {name} for copy {copy.index} cannot be sent "
+                    f"to another process ({type(err).__name__}: {err}); pass plain data, or "
+                    "use backend='dask'") from None
 
 
 # -- kernels ---------------------------------------------------------------------------------

@@ -106,6 +106,8 @@ def test_parallel_run_rejects_what_it_cannot_do():
     with pytest.raises(InvalidValueError, match=r"method .*<lambda> cannot be sent to another "
                                                 r"process.*define it at module level"):
         net.parallel_run(lambda n: 1, 2, progress=False)
+    with pytest.raises(InvalidValueError, match="value of scale for copy 1 cannot be sent"):
+        net.parallel_run(run, 2, scale=[1.0, lambda: 2.0], progress=False)
 
 
 def test_importing_tecomp_imports_neither_dask_nor_process_pools():
