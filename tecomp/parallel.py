@@ -345,7 +345,7 @@ def _run_dask(copies: list[Copy], shipped: Kernels, client, scheduler, processes
     if client is None:
         if scheduler is None:  # a cluster sized to the machine, for this call only
             own.append(distributed.LocalCluster(n_workers=processes, threads_per_worker=1,
-                                                processes=True, dashboard_address=None))
+                                                processes=True, dashboard_address=":0"))
         client = distributed.Client(scheduler if scheduler is not None else own[0])
         own.insert(0, client)
     outcomes = []

@@ -167,7 +167,7 @@ def dask_client(tmp_path_factory):
     distributed = pytest.importorskip("distributed")
     workers_cache = tmp_path_factory.mktemp("worker-cache")
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None,
+                                       dashboard_address=":0",
                                        env={"TECOMP_CACHE": str(workers_cache)})
     client = distributed.Client(cluster)
     yield client, workers_cache
