@@ -33,6 +33,16 @@ class NetworkStateError(TecompError, RuntimeError):
     A RuntimeError, not a ValueError: the values are fine, the moment is not."""
 
 
+class ParallelRunError(TecompError, RuntimeError):
+    """Copies of a `parallel_run` failed. `failures` lists each failed copy (its index, its
+    exception and the traceback where it ran); `results` has every copy's result in order,
+    None for the failed ones."""
+
+    def __init__(self, message: str, results: list, failures: list):
+        super().__init__(message)
+        self.results, self.failures = results, failures
+
+
 class KnobError(InvalidValueError):
     """Schedule knobs that no template accepts (a misspelt name, a value of the wrong type)."""
 

@@ -21,6 +21,9 @@ _untuned_said = False
 # A public switch: `Network.compile(silent=True)` turns it off while it builds; set it to
 # False to silence the hints for the whole process. Warnings are not hints and stay.
 HINTS = True
+# How many kernels this process compiled (not loaded from the kernel cache): a copy of a
+# parallel_run should compile none.
+BUILT = 0
 
 
 def _tensors(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None) -> list:
@@ -108,6 +111,8 @@ def _load_or_build(spec: WindowSpec | NeuronSpec, knobs: Knobs):
     path = cache.library_path(spec, knobs)
     function = cache.load_library(path, spec)
     if function is None:
+        global BUILT
+        BUILT += 1
         executable = build.compile_module(scheduled(spec, knobs))
         try:
             cache.store_library(path, executable, spec)

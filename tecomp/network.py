@@ -57,7 +57,9 @@ class _NetworkType(type):
     """Lets a subclass's `__init__` build the model, as in ANNarchy 5: `Network.__init__`
     runs first, with the `dt`, `seed` and `precision` keywords of the call (those the
     subclass's `__init__` does not name itself), then the subclass's `__init__` with the
-    rest; its `super().__init__()` is optional (with arguments, it applies them)."""
+    rest; its `super().__init__()` is optional (with arguments, it applies them). The
+    arguments given to the subclass's `__init__` are kept: `parallel_run` builds its copies
+    with them."""
 
     def __call__(cls, *args, **kwargs):
         init = cls.__init__
@@ -71,6 +73,7 @@ class _NetworkType(type):
         network = cls.__new__(cls)
         Network.__init__(network, **options)
         init(network, *args, **kwargs)
+        network._init_args, network._init_kwargs = args, kwargs
         return network
 
 
@@ -387,6 +390,15 @@ class Network(metaclass=_NetworkType):
 
     def get_current_step(self) -> int:
         return self.current_step
+
+    def parallel_run(self, method, number: int, max_processes: int = -1, seeds=None,
+                     measure_time: bool = False, **kwargs) -> list:
+        """Run `method(net, **kwargs)` on `number` copies of this network at once, on local
+        processes or on Dask (`backend="dask"`, `client=` or `scheduler=`), ANNarchy 5's
+        interface; returns the results in order. See tecomp.parallel."""
+        from .parallel import parallel_run
+
+        return parallel_run(self, method, number, max_processes, seeds, measure_time, **kwargs)
 
     # -- access by name --------------------------------------------------------------------
     def get_population(self, name: str) -> "Population":

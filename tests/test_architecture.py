@@ -29,7 +29,7 @@ LAYERS = {
     "runtime": 1,
     "tuning": 3, "tuning.search": 3, "tuning.worker": 3, "tuning.metaschedule": 3,
     "plan": 3, "engine": 4,
-    "network": 5, "population": 5, "monitor": 5, "extensions": 5,
+    "network": 5, "parallel": 5, "population": 5, "monitor": 5, "extensions": 5,
     "views": 5, "conditions": 5, "saving": 5, "projection": 5,
     "extensions.convolution": 5, "extensions.rules": 5, "extensions.image": 5, "__init__": 6,
 }
