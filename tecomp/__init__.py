@@ -8,6 +8,7 @@ The rest of an ANNarchy script (populations, neurons, setup, compile, simulate) 
 has (see `__all__`), plus its errors and `tune`.
 """
 
+from .batch import run_batch
 from .constants import Constant
 from .distributions import (
     DiscreteUniform,
@@ -66,6 +67,6 @@ __all__ = [  # ANNarchy 5.0.4.1's star-exported names that tecomp has, and tecom
     "PopulationView", "Projection", "RandomDistribution", "Synapse", "TecompError",
     "TecompWarning", "Uniform", "UnknownAttributeError", "clear", "compile",
     "get_current_step", "get_population", "get_projection", "get_time", "load",
-    "magic_network", "monitors", "populations", "projections", "reset", "save", "set_seed",
-    "setup", "simulate", "simulate_until", "step", "tune",
+    "magic_network", "monitors", "populations", "projections", "reset", "run_batch", "save",
+    "set_seed", "setup", "simulate", "simulate_until", "step", "tune",
 ]

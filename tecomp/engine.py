@@ -45,9 +45,16 @@ from .plan import network_plan, ring_row
 DEFAULT_SEED = 0x7EC0_5EED
 
 class Engine:
-    def __init__(self, net, tuned: bool = True):
+    """The compiled step of a network. With `batch` > 1 (tecomp.batch.run_batch), every
+    population is `batch` independent copies side by side (a leading axis on every
+    per-neuron buffer), run by the same kernels with a batch axis; monitors are not fed."""
+
+    def __init__(self, net, tuned: bool = True, batch: int = 1):
         start = time.perf_counter()
-        self.plan = network_plan(net)  # raises for a projection without a pattern
+        plan = network_plan(net)  # raises for a projection without a pattern
+        self.plan = plan if batch == 1 else plan.batched(batch, net.dtype)
+        self.batch = batch
+        self.monitors = net.monitors if batch == 1 else []
         self.net = net
         self.tuned = tuned
         self.dtype = net.dtype
@@ -67,10 +74,12 @@ class Engine:
             assigned = set(plan.outputs[pop])
             self.state[pop] = {}
             for name, value in pop.initial_values().items():
+                value = self._batched(value, pop)
                 first = aligned_copy(value, dtype)
                 second = aligned_copy(value, dtype) if name in assigned else first
                 self.state[pop][name] = (first, second)
-        self.outputs = {proj: aligned_empty(proj.post.geometry, dtype) for proj in net.projections}
+        self.outputs = {proj: aligned_empty(self._shape(proj.post), dtype)
+                        for proj in net.projections}
         # t (ms at the start of the step), read by the kernels that use it
         self.clock = aligned_empty((1,), dtype)
         self.uses_clock = any("t" in k.spec.scalars for k in plan.updates)
@@ -112,12 +121,23 @@ class Engine:
         # own reads the whole block, the others one slot)
         self.ring_blocks, self.rings = {}, {}
         for (pop, var), n in plan.rings.items():
-            block = aligned_empty((n, ring_row(pop.size, dtype)), dtype)
+            size = self.batch * pop.size
+            block = aligned_empty((n, ring_row(size, dtype)), dtype)
             self.ring_blocks[(pop, var)] = block
-            self.rings[(pop, var)] = [block[s, :pop.size].reshape(pop.geometry)
+            self.rings[(pop, var)] = [block[s, :size].reshape(self._shape(pop))
                                       for s in range(n)]
             for slot in self.rings[(pop, var)]:
                 slot[...] = self.state[pop][var][0]
+
+    def _shape(self, pop) -> tuple[int, ...]:
+        """A per-neuron buffer's shape: the geometry, after the batch axis if any."""
+        return pop.geometry if self.batch == 1 else (self.batch, *pop.geometry)
+
+    def _batched(self, value: np.ndarray, pop) -> np.ndarray:
+        """Initial values for every batch element (a one-value attribute stays one value)."""
+        if self.batch == 1 or value.shape != pop.geometry:
+            return value
+        return np.broadcast_to(value, self._shape(pop))
 
     def array(self, pop, name: str) -> np.ndarray:
         """The live values of an attribute, shaped like the geometry."""
@@ -218,7 +238,7 @@ class Engine:
     def run(self, n: int) -> None:
         """`n` steps; after each, every monitor of the network records what it is due to."""
         with self._stepping(), denormals.flushed():
-            plans, monitors = self._plans, self.net.monitors
+            plans, monitors = self._plans, self.monitors
             clock, dt = (self.clock, self.net.dt) if self.uses_clock else (None, 0.0)
             for _ in range(n):
                 step = self.steps
@@ -307,6 +327,14 @@ class Engine:
         each as a pair indexed like `_result`."""
         return [self._result(p) for p in self.net.projections
                 if p.post is pop and target in ("", p.target)]
+
+
+def _batched_centres(centres: np.ndarray, batch: int) -> np.ndarray:
+    """The subsampling table of a batched window: each batch element's rows, the batch
+    index in front (the batch axis is a "keep" axis, see specs.batched)."""
+    rows = len(centres)
+    index = np.repeat(np.arange(batch, dtype=centres.dtype), rows)[:, None]
+    return np.hstack([index, np.tile(centres, (batch, 1))])
 
 
 def _tensor_cache():

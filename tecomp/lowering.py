@@ -198,7 +198,9 @@ def matrix(spec: MatrixSpec):
     (`spec.synapse_shape`, w first), with `ring` the per-synapse delays (int32, same
     shape), for "ell" the pre ranks (post, row) and the row counts (post,) as int32, the
     per-post-neuron parameters (post,), the one-value parameters (1,), with `ring` the
-    step counter (an int64 scalar: steps run so far, plus 1). Output: (post,).
+    step counter (an int64 scalar: steps run so far, plus 1). Output: (post,). With
+    `batch`, pre and post variables and the output have a leading batch axis (the rings
+    hold the batch's values side by side in a row); everything else is shared.
 
     `Y` reduces over the stored synapses (`rk`), the pre-only parts of the psp computed once
     per pre neuron (`P_<name>` stages, as for a window); a synapse that is not there (ELL
@@ -206,8 +208,10 @@ def matrix(spec: MatrixSpec):
     mean by the row's count and gives 0 to a post neuron without synapses.
     """
     dtype = spec.dtype
-    pre_x = {v: te.placeholder((spec.pre,), dtype, f"pre_{v}") for v in spec.pre_vars}
-    post_x = {v: te.placeholder((spec.post,), dtype, f"post_{v}") for v in spec.post_vars}
+    lead = (spec.batch,) if spec.batch > 1 else ()
+    pre_x = {v: te.placeholder((*lead, spec.pre), dtype, f"pre_{v}") for v in spec.pre_vars}
+    post_x = {v: te.placeholder((*lead, spec.post), dtype, f"post_{v}")
+              for v in spec.post_vars}
     synapse = {v: te.placeholder(spec.synapse_shape, dtype, f"syn_{v}")
                for v in spec.synapse_vars}
     ell = spec.layout == "ell"
@@ -224,20 +228,22 @@ def matrix(spec: MatrixSpec):
     term, hoisted = split_psp(spec.psp) if not spec.ring else (spec.psp, {})
     sources = dict(pre_x)
     for name, expr in hoisted.items():
-        sources[name] = te.compute((spec.pre,), _pre_stage(expr, pre_x, dtype),
+        sources[name] = te.compute((*lead, spec.pre), _pre_stage(expr, pre_x, dtype),
                                    name=Stage.PADDED + name)
 
-    def value(i, k, j):
+    def value(b, i, k, j):
+        """The psp of synapse k of post neuron i (pre neuron j), in batch element b."""
         def leaf(node):
             kind, name = node[:2]
             if kind == Kind.PRE and spec.ring:
                 d = delays[(i,) if spec.layout == "one_to_one" else (i, k)]
                 slot = tirx.floormod(step - d.astype("int64"), spec.ring).astype("int32")
-                return tirx.Select(d == 0, pre_x[name][j], rings[name][slot, j])
+                column = b[0] * spec.pre + j if b else j
+                return tirx.Select(d == 0, pre_x[name][(*b, j)], rings[name][slot, column])
             if kind == Kind.PRE:
-                return sources[name][j]
+                return sources[name][(*b, j)]
             if kind == Kind.POST:
-                return post_x[name][i]
+                return post_x[name][(*b, i)]
             if name in synapse:
                 return synapse[name][(i,) if spec.layout == "one_to_one" else (i, k)]
             return dendrite[name][i] if name in dendrite else projection[name][0]
@@ -248,44 +254,47 @@ def matrix(spec: MatrixSpec):
     inputs = [*pre_inputs, *post_x.values(), *synapse.values(),
               *(t for t in (delays, ranks, counts) if t is not None), *dendrite.values(),
               *projection.values(), *([step] if step is not None else [])]
+    shape = (*lead, spec.post)
     if spec.layout == "one_to_one":
-        return inputs, te.compute((spec.post,), lambda i: value(i, None, i), name=Stage.OUTPUT)
+        return inputs, te.compute(shape, lambda *o: value(o[:-1], o[-1], None, o[-1]),
+                                  name=Stage.OUTPUT)
     count = spec.row - (1 if spec.diagonal else 0)
     if count <= 0:  # no synapse at all (all-to-all of one neuron onto itself)
-        return inputs, te.compute((spec.post,), lambda i: tirx.const(0.0, dtype),
-                                  name=Stage.OUTPUT)
+        return inputs, te.compute(shape, lambda *o: tirx.const(0.0, dtype), name=Stage.OUTPUT)
     rk = te.reduce_axis((0, spec.row), "rk0")
     neutral = tirx.const(_NEUTRAL[spec.operation], dtype)
 
-    def body(i):
+    def body(*o):
+        b, i = o[:-1], o[-1]
         j = ranks[i, rk] if ell else rk
-        term_value = value(i, rk, j)
+        term_value = value(b, i, rk, j)
         present = rk < counts[i] if ell else (rk != i if spec.diagonal else None)
         if present is not None:
             term_value = tirx.if_then_else(present, term_value, neutral)
         return _reducer(spec.operation, dtype)(term_value, axis=rk)
 
-    total = te.compute((spec.post,), body, name=Stage.OUTPUT)
+    total = te.compute(shape, body, name=Stage.OUTPUT)
     if ell:
         if spec.operation == "sum":
             return inputs, total  # an empty row sums to 0 already
         zero = tirx.const(0.0, dtype)
 
-        def finish(i):
-            result = total[i] / counts[i].astype(dtype) if spec.operation == "mean" \
-                else total[i]
+        def finish(*o):
+            i = o[-1]
+            result = total[o] / counts[i].astype(dtype) if spec.operation == "mean" \
+                else total[o]
             return tirx.Select(counts[i] > 0, result, zero)
 
-        return inputs, te.compute((spec.post,), finish, name=Stage.FINISH)
+        return inputs, te.compute(shape, finish, name=Stage.FINISH)
     if spec.operation == "mean":
         scale = tirx.const(1.0 / count, dtype)
-        return inputs, te.compute((spec.post,), lambda i: total[i] * scale, name=Stage.FINISH)
+        return inputs, te.compute(shape, lambda *o: total[o] * scale, name=Stage.FINISH)
     return inputs, total
 
 
 def _pre_stage(expr: Expr, pre_x: dict, dtype: str):
-    """fcompute of a pre-only part of a psp, once per pre neuron."""
-    return lambda j: to_te(expr, lambda node: pre_x[node[1]][j], dtype)
+    """fcompute of a pre-only part of a psp, once per pre neuron (of each batch element)."""
+    return lambda *j: to_te(expr, lambda node: pre_x[node[1]][j], dtype)
 
 
 def _input_stages(spec: WindowSpec, pre_x: dict, hoisted: dict[str, Expr], reach) -> dict:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from . import constants, odes
 from .errors import InvalidValueError
 from .expr import CASTS, ZERO, Kind, add, global_parts, is_global, names, substitute
-from .specs import MatrixSpec, NeuronSpec, WindowSpec
+from .specs import MatrixSpec, NeuronSpec, WindowSpec, batched
 
 # A delayed projection keeps one snapshot of its pre variables per step of delay.
 MAX_DELAY_STEPS = 100_000
@@ -81,6 +81,28 @@ class Plan:
 
     def fused_projection(self, population) -> "ProjectionKernel | None":
         return next((k for k in self.projections if k.fused is population), None)
+
+    def batched(self, batch: int, dtype: str) -> "Plan":
+        """The same kernels over `batch` independent copies of every population (see
+        `specs.batched`); population-wide operations have no batched form yet."""
+        if self.reductions:
+            pop = self.reductions[0].population
+            raise InvalidValueError(f"run_batch: population {pop.name} uses population-wide "
+                                    f"operations ({', '.join(self.reductions[0].spec.outputs)}),"
+                                    " which run_batch does not support yet; simulate the "
+                                    "inputs one after the other")
+
+        def projection(k: ProjectionKernel) -> ProjectionKernel:
+            spec = batched(k.spec, batch)
+            if getattr(spec, "ring", 0):
+                spec = dataclasses.replace(spec, ring_row=ring_row(
+                    batch * k.projection.pre.size, dtype))
+            return dataclasses.replace(k, spec=spec)
+
+        return dataclasses.replace(
+            self, projections=tuple(projection(k) for k in self.projections),
+            updates=tuple(dataclasses.replace(k, spec=batched(k.spec, batch))
+                          for k in self.updates))
 
 
 def network_plan(net) -> Plan:

@@ -140,7 +140,7 @@ def _default_matrix(spec: MatrixSpec) -> MatrixKnobs:
     rows per pre load (measured best on B7). Padded rows gather their pre values: a plain
     loop per row, which LLVM vectorises itself, measured faster than lanes of partial
     sums. One-to-one: a vector over post neurons."""
-    parallel = spec.post * spec.row >= PARALLEL_MIN_WORK
+    parallel = spec.batch * spec.post * spec.row >= PARALLEL_MIN_WORK
     if spec.layout == "one_to_one":
         widths = [w for w in _widths(spec.post, spec.dtype) if w <= 2 * lanes(spec.dtype)]
         return MatrixKnobs(vector_width=widths[0] if widths else 1, parallel=parallel)
@@ -186,19 +186,21 @@ def schedule_matrix(sch: "s_tir.Schedule", spec: MatrixSpec, knobs: MatrixKnobs)
     for name in names:
         if name.startswith(Stage.PADDED):  # pre-only parts of the psp: elementwise over pre
             widths = [w for w in _widths(spec.pre, spec.dtype) if w <= lanes(spec.dtype)]
-            _schedule_elementwise(sch, name, (spec.pre,), widths[0] if widths else 1,
+            _schedule_elementwise(sch, name, spec.pre_shape, widths[0] if widths else 1,
                                   knobs.parallel)
+    shape = spec.post_shape
     loops = sch.get_loops(sch.get_sblock(Stage.OUTPUT))
-    if spec.layout == "one_to_one" or len(loops) == 1:
-        _schedule_elementwise(sch, Stage.OUTPUT, (spec.post,), knobs.vector_width,
-                              knobs.parallel)
+    if spec.layout == "one_to_one" or len(loops) == len(shape):  # nothing to reduce
+        _schedule_elementwise(sch, Stage.OUTPUT, shape, knobs.vector_width, knobs.parallel)
         return
     block = sch.get_sblock(Stage.OUTPUT)
-    row, synapses = loops
+    if len(shape) == 2:  # a batch: its rows one after the other
+        sch.fuse(loops[0], loops[1])
+    row, synapses = sch.get_loops(block)
     target, reduce_loop, lane = block, synapses, None
     if knobs.vector_width > 1:
         _, inner = sch.split(synapses, [None, knobs.vector_width])
-        target = sch.rfactor(inner, 1)  # partial[row, lane]
+        target = sch.rfactor(inner, len(shape))  # partial[(batch,) row, lane]
         row, reduce_loop, lane = sch.get_loops(target)
     tile = [lane] if lane is not None else []
     if knobs.row_block > 1:
@@ -211,7 +213,7 @@ def schedule_matrix(sch: "s_tir.Schedule", spec: MatrixSpec, knobs: MatrixKnobs)
         sch.parallel(row)
     sch.decompose_reduction(target, reduce_loop)
     if Stage.FINISH in names:
-        _schedule_elementwise(sch, Stage.FINISH, (spec.post,), 1, False)
+        _schedule_elementwise(sch, Stage.FINISH, shape, 1, False)
 
 
 def schedule(sch: "s_tir.Schedule", spec, knobs: Knobs) -> None:

@@ -200,6 +200,7 @@ class MatrixSpec:
     # (ring, ring_row) = (slots, padded row length), slot = (step + 1 - delay) mod ring.
     ring: int = 0
     ring_row: int = 0
+    batch: int = 1  # independent copies of the populations, side by side (run_batch)
 
     @property
     def pre_vars(self) -> tuple[str, ...]:
@@ -211,12 +212,12 @@ class MatrixSpec:
 
     @property
     def pre_shape(self) -> tuple[int, ...]:
-        """The shape in which the kernel reads a pre variable (flat)."""
-        return (self.pre,)
+        """The shape in which the kernel reads a pre variable (flat, after the batch)."""
+        return (self.batch, self.pre) if self.batch > 1 else (self.pre,)
 
     @property
     def post_shape(self) -> tuple[int, ...]:
-        return (self.post,)
+        return (self.batch, self.post) if self.batch > 1 else (self.post,)
 
     @property
     def synapse_shape(self) -> tuple[int, ...]:
@@ -229,7 +230,7 @@ class MatrixSpec:
 
     @property
     def flops(self) -> int:
-        return 2 * self.post * self.row
+        return 2 * self.batch * self.post * self.row
 
 
 @dataclass(frozen=True)
@@ -268,6 +269,25 @@ class NeuronSpec:
         found = {node for tree in (*self.exprs, *(e for _, e in self.lets))
                  for node in draws(tree)}
         return tuple(sorted(found, key=lambda node: node[2]))
+
+
+def batched(spec: "WindowSpec | NeuronSpec | MatrixSpec", batch: int):
+    """The same kernel over `batch` independent copies of the network's populations (see
+    `tecomp.batch`): a leading batch axis on every per-neuron tensor, weights and tables
+    shared. A window gets a "keep" axis in front (post index b reads pre index b); a
+    population update runs over batch × size neurons; a regular projection has `batch`."""
+    if batch == 1:
+        return spec
+    if isinstance(spec, WindowSpec):
+        shifted = tuple(dataclasses.replace(m, post_axis=None if m.post_axis is None
+                                            else m.post_axis + 1) for m in spec.axes)
+        return dataclasses.replace(spec, pre=(batch, *spec.pre), post=(batch, *spec.post),
+                                   axes=(AxisMap("keep", 0), *shifted))
+    if isinstance(spec, MatrixSpec):
+        return dataclasses.replace(spec, batch=batch)
+    if spec.reduction:
+        raise ValueError("population-wide operations have no batched form")
+    return dataclasses.replace(spec, size=spec.size * batch)
 
 
 # Fields added after records were first written: left out of the JSON form while they hold

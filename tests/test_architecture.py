@@ -30,7 +30,7 @@ LAYERS = {
     "tuning": 3, "tuning.search": 3, "tuning.worker": 3, "tuning.metaschedule": 3,
     "plan": 3, "engine": 4,
     "network": 5, "parallel": 5, "population": 5, "monitor": 5, "extensions": 5,
-    "views": 5, "conditions": 5, "saving": 5, "projection": 5,
+    "views": 5, "conditions": 5, "saving": 5, "projection": 5, "batch": 5,
     "extensions.convolution": 5, "extensions.rules": 5, "extensions.image": 5, "__init__": 6,
 }
 ENTRY_POINTS = {"__main__"}  # the command-line dispatcher may name the tools

@@ -1,0 +1,136 @@
+"""One network, many inputs at once: `run_batch`.
+
+    rates = tecomp.run_batch(net, inputs={retina: images}, duration=3.0, record=[out])
+    rates[out].shape  # (len(images), steps, *out.geometry)
+
+Each input runs from the network's initial state (the values at compile() or as described),
+as `reset(); pop.r = inputs[b]; simulate(duration)` would, recording the variables after
+every step. Locally it is one compiled network with a batch axis in every kernel (see
+`specs.batched`): a filter bank loads each weight once for the whole batch. Random draws in
+equations differ between batch elements (each is its own set of neurons). With
+`backend="dask"` (or `client=`, `scheduler=`), chunks of the batch run as Dask tasks
+through `parallel_run` (the network must then be a Network subclass, as there).
+"""
+
+import itertools
+
+import numpy as np
+
+from .engine import Engine
+from .errors import InvalidTypeError, InvalidValueError
+from .network import Network
+from .population import Population
+from .runtime import cores
+from .values import array, show
+
+
+def run_batch(net: Network, inputs: dict, duration: float, record=None,
+              backend: str | None = None, client=None, scheduler=None,
+              chunks: int | None = None, progress: bool = True) -> dict:
+    """Run `net` once per input; returns {key: array (B, steps, *geometry)} for each entry
+    of `record` (a population, for its `r`, or a (population, variable) pair; default: every
+    population's `r`).
+
+    `inputs` maps a population (its `r`) or a (population, attribute) pair to an array of
+    shape (B, *geometry): the values each batch element starts from. Every entry must have
+    the same B. Nothing is run until every argument has been checked."""
+    who = "run_batch"
+    if not isinstance(net, Network):
+        raise InvalidTypeError(f"{who}: expected a Network, got {type(net).__name__}")
+    values, batch = _inputs(net, inputs, who)
+    recorded = _record(net, record, who)
+    steps = net._steps(duration, who)
+    if backend is not None or client is not None or scheduler is not None:
+        return _on_dask(net, values, duration, recorded, batch, backend, client, scheduler,
+                        chunks, progress)
+    engine = Engine(net, batch=batch)
+    for (pop, name), value in values.items():
+        for buffer in engine.state[pop][name]:
+            buffer[...] = value
+    out = {key: np.empty((batch, steps, *key[0].geometry)) for key in recorded.values()}
+    for step in range(steps):
+        engine.run(1)
+        for (pop, name), result in out.items():
+            result[:, step] = engine.array(pop, name)
+    return {given: out[key] for given, key in recorded.items()}
+
+
+def _inputs(net: Network, inputs, who: str) -> tuple[dict, int]:
+    if not isinstance(inputs, dict) or not inputs:
+        raise InvalidTypeError(f"{who}: inputs must be a non-empty dict {{population: array "
+                               f"(B, *geometry)}}, got {show(inputs)}")
+    values, batch = {}, None
+    for key, value in inputs.items():
+        pop, name = _key(net, key, who, "inputs")
+        if name in pop.neuron.shared:
+            raise InvalidValueError(f"{who}: {pop.name}.{name} is one value for the whole "
+                                    "population; a batch gives each neuron its own value")
+        data = array(value, who, f"inputs[{pop.name}.{name}]", dtype=net.dtype)
+        if data.ndim != len(pop.geometry) + 1 or data.shape[1:] != pop.geometry or \
+                not data.shape[0]:
+            raise InvalidValueError(f"{who}: inputs[{pop.name}.{name}] must have the shape "
+                                    f"(B, *{pop.geometry}) with B >= 1, got {data.shape}")
+        if batch is not None and data.shape[0] != batch:
+            raise InvalidValueError(f"{who}: every input needs the same batch size; got "
+                                    f"{batch} and {data.shape[0]}")
+        batch = data.shape[0]
+        values[(pop, name)] = data
+    return values, batch
+
+
+def _record(net: Network, record, who: str) -> dict:
+    """{as given: (population, variable)}."""
+    if record is None:
+        record = list(net.populations)
+    if isinstance(record, Population | tuple):
+        record = [record]
+    if not isinstance(record, list | tuple):
+        raise InvalidTypeError(f"{who}: record must be a list of populations or (population, "
+                               f"variable) pairs, got {show(record)}")
+    return {key: _key(net, key, who, "record") for key in record}
+
+
+def _key(net: Network, key, who: str, what: str) -> tuple[Population, str]:
+    pop, name = (key, "r") if isinstance(key, Population) else \
+        key if isinstance(key, tuple) and len(key) == 2 else (None, None)
+    if not isinstance(pop, Population) or pop.network is not net:
+        raise InvalidValueError(f"{who}: each key of {what} must be a population of this "
+                                f"network or a (population, attribute) pair, got {show(key)}")
+    pop.check_attribute(name, who)
+    return pop, name
+
+
+def _on_dask(net, values, duration, recorded, batch, backend, client, scheduler, chunks,
+             progress) -> dict:
+    """Chunks of the batch as copies of `parallel_run`, concatenated in order."""
+    count = chunks if chunks is not None else max(1, min(batch, 4 * _workers(client)))
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= batch:
+        raise InvalidValueError(f"run_batch: chunks must be an int from 1 to the batch size "
+                                f"{batch}, got {show(chunks)}")
+    bounds = np.linspace(0, batch, count + 1).astype(int)
+    parts = [{(pop.name, name): value[a:b] for (pop, name), value in values.items()}
+             for a, b in itertools.pairwise(bounds)]
+    names = tuple((pop.name, name) for pop, name in recorded.values())
+    results = net.parallel_run(run_chunk, count, seeds="same", backend=backend or "dask",
+                               client=client, scheduler=scheduler, progress=progress,
+                               chunk=parts, duration=duration, record_names=names)
+    merged = {key: np.concatenate([part[key] for part in results]) for key in names}
+    return {given: merged[(pop.name, name)] for given, (pop, name) in recorded.items()}
+
+
+def run_chunk(net: Network, chunk: dict, duration: float, record_names: tuple) -> dict:
+    """One chunk of a batch in a copy of the network (populations found by name)."""
+    pops = {pop.name: pop for pop in net.populations}
+    out = run_batch(net, {(pops[p], n): v for (p, n), v in chunk.items()}, duration,
+                    record=[(pops[p], n) for p, n in record_names])
+    return {(pop.name, name): value for (pop, name), value in out.items()}
+
+
+def _workers(client) -> int:
+    """Workers of a Dask client (the cores here when none is given)."""
+    if client is None:
+        return cores()
+    try:
+        return max(1, len(client.scheduler_info()["workers"]))
+    except (AttributeError, KeyError, TypeError):
+        return 1
