@@ -109,10 +109,13 @@ class Engine:
             # a Copy reads the very buffers of its source (weights, centres, masks); what it
             # has of its own (the scales of its own mean) it gets alone
             shared = self.inputs.get(proj.weight_source(), {})
+            own = proj.kernel_inputs()
+            if self.batch > 1 and "centres" in own:  # a row per batch element and centre
+                own["centres"] = _batched_centres(own["centres"], self.batch)
             self.inputs[proj] = {
                 name: shared[name] if name in shared and shared[name].shape == value.shape
                 else aligned_copy(value, "int32" if value.dtype.kind in "iu" else dtype)
-                for name, value in proj.kernel_inputs().items()}
+                for name, value in own.items()}
             for name in getattr(proj, "constant_names", tuple)():  # a psp reading Constants
                 table[name].attach(self.inputs[proj][name])
         # rings[(pop, name)]: slot j % len holds the values at the end of step j (1-based),

@@ -208,3 +208,16 @@ def test_dask_without_a_client_starts_a_local_cluster():
     results = Blur(4, seed=1).parallel_run(run, 2, max_processes=2, backend="dask",
                                            seeds="sequential", progress=False)
     same_outputs(results, sequential([2, 3], size=4))
+
+
+def test_run_batch_chunks_on_dask_equal_the_local_batch(dask_client):
+    client, _ = dask_client
+    net = Blur(5, seed=3)
+    images = np.random.default_rng(2).random((5, 5, 5))
+    local = ann.run_batch(net, {net.inp: images}, 3.0, record=[net.out])
+    remote = ann.run_batch(net, {net.inp: images}, 3.0, record=[net.out], client=client,
+                           chunks=2, progress=False)
+    assert remote[net.out].shape == (5, 3, 5, 5)
+    np.testing.assert_array_equal(remote[net.out], local[net.out])
+    with pytest.raises(InvalidValueError, match="chunks must be an int from 1 to the batch"):
+        ann.run_batch(net, {net.inp: images}, 3.0, client=client, chunks=9)
