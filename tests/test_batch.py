@@ -70,7 +70,7 @@ def test_record_pairs_default_and_inputs_of_another_attribute():
 def test_bad_batches_are_refused_before_anything_runs():
     net = ann.Network()
     a = net.create((2, 2), ann.Neuron(parameters="r = 0.0\ntau = 1.0 : population"))
-    b = net.create(3, ann.Neuron(equations="r = mean(r) + 1"))
+    net.create(3, ann.Neuron(equations="r = mean(r) + 1"))
     other = ann.Network().create(2, ann.Neuron(parameters="r = 0.0"))
     with pytest.raises(ann.InvalidValueError, match=r"shape \(B, \*\(2, 2\)\)"):
         ann.run_batch(net, {a: np.zeros((2, 2))}, 1.0)
