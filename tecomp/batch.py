@@ -21,7 +21,7 @@ from .errors import InvalidTypeError, InvalidValueError
 from .network import Network
 from .population import Population
 from .runtime import cores
-from .values import array, show
+from .values import LARGEST, array, show
 
 
 def run_batch(net: Network, inputs: dict, duration: float, record=None,
@@ -65,7 +65,7 @@ def _inputs(net: Network, inputs, who: str) -> tuple[dict, int]:
         if name in pop.neuron.shared:
             raise InvalidValueError(f"{who}: {pop.name}.{name} is one value for the whole "
                                     "population; a batch gives each neuron its own value")
-        data = array(value, who, f"inputs[{pop.name}.{name}]", dtype=net.dtype)
+        data = _values(value, who, f"inputs[{pop.name}.{name}]", net.dtype)
         if data.ndim != len(pop.geometry) + 1 or data.shape[1:] != pop.geometry or \
                 not data.shape[0]:
             raise InvalidValueError(f"{who}: inputs[{pop.name}.{name}] must have the shape "
@@ -76,6 +76,18 @@ def _inputs(net: Network, inputs, who: str) -> tuple[dict, int]:
         batch = data.shape[0]
         values[(pop, name)] = data
     return values, batch
+
+
+def _values(value, who: str, what: str, dtype: str) -> np.ndarray:
+    """An array of real numbers that fit the network's precision, checked in as few passes
+    as a batch of images deserves (the general checker, `values.array`, gives the message
+    when something is wrong)."""
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
+        return array(value, who, what, dtype=dtype)
+    # one pass: the largest magnitude is NaN or inf when any value is
+    if value.dtype.kind == "f" and value.size and not np.abs(value).max() <= LARGEST[dtype]:
+        return array(value, who, what, dtype=dtype)  # raises, naming the first bad value
+    return value
 
 
 def _record(net: Network, record, who: str) -> dict:

@@ -252,7 +252,12 @@ def schedule_window(sch: "s_tir.Schedule", spec: WindowSpec, knobs: WindowKnobs)
     """Loop order: parallel outer output loops, the window taps, then a register tile of
     `block` x `vector_width` outputs (block on `block_axis`, vector on `vector_axis`)."""
     _check_tile(spec, knobs)
-    for name in _stage_names(sch):
+    # A batch large enough to share the threads runs each element's padded inputs inside its
+    # own iteration, where they stay in cache, instead of padding the whole batch first.
+    per_element = spec.batch >= num_threads() and knobs.parallel and \
+        0 not in (knobs.block_axis, knobs.vector_axis)
+    padded = [n for n in _stage_names(sch) if n.startswith(Stage.PADDED)]
+    for name in [] if per_element else padded:
         if name.startswith(Stage.PADDED):
             shape = tuple(_block_extents(sch, name))
             # whole registers only: LLVM vectorises odd-sized rows better than short vectors
@@ -295,7 +300,17 @@ def schedule_window(sch: "s_tir.Schedule", spec: WindowSpec, knobs: WindowKnobs)
         else:
             sch.annotate(loop, "pragma_auto_unroll_max_step", knobs.block)
             sch.annotate(loop, "pragma_unroll_explicit", 1)
-    if knobs.parallel:
+    if per_element:
+        for name in padded:
+            stage = sch.get_sblock(name)
+            sch.compute_at(stage, outer[0])
+            inner = sch.get_loops(stage)[-1]
+            extent = int(sch.get(inner).extent)
+            widths = [w for w in _widths(extent, spec.dtype) if w >= lanes(spec.dtype)]
+            if widths:
+                sch.vectorize(sch.split(inner, [None, widths[-1]])[1])
+        sch.parallel(outer[0])
+    elif knobs.parallel:
         _parallel_outer(sch, outer, extents)
     if rk_loops:
         sch.decompose_reduction(block, rk_loops[0])

@@ -55,6 +55,7 @@ class WindowSpec:
     table: bool = False  # explicit subsampling: centres are a kernel input
     dtype: str = "float64"
     footprints: tuple[tuple[int, ...], ...] | None = None
+    batch: int = 1  # axis 0 of pre and post is a batch (run_batch; see `batched`)
 
     @property
     def bank(self) -> bool:
@@ -282,7 +283,7 @@ def batched(spec: "WindowSpec | NeuronSpec | MatrixSpec", batch: int):
         shifted = tuple(dataclasses.replace(m, post_axis=None if m.post_axis is None
                                             else m.post_axis + 1) for m in spec.axes)
         return dataclasses.replace(spec, pre=(batch, *spec.pre), post=(batch, *spec.post),
-                                   axes=(AxisMap("keep", 0), *shifted))
+                                   axes=(AxisMap("keep", 0), *shifted), batch=batch)
     if isinstance(spec, MatrixSpec):
         return dataclasses.replace(spec, batch=batch)
     if spec.reduction:
@@ -292,7 +293,7 @@ def batched(spec: "WindowSpec | NeuronSpec | MatrixSpec", batch: int):
 
 # Fields added after records were first written: left out of the JSON form while they hold
 # their default, so a spec that does not use them keeps its record key.
-_OPTIONAL = {"reduction": False, "footprints": None}
+_OPTIONAL = {"reduction": False, "footprints": None, "batch": 1}
 
 
 def to_dict(spec: "WindowSpec | NeuronSpec | MatrixSpec") -> dict:
