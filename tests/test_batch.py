@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import tecomp as ann
+from tecomp import build, kernels, reference, schedules, specs
 from tecomp.extensions.convolution import Convolution, Pooling
 
 
@@ -89,3 +90,50 @@ def test_bad_batches_are_refused_before_anything_runs():
     with pytest.raises(ann.InvalidValueError, match="must be finite"):
         ann.run_batch(net, {a: np.full((1, 2, 2), np.nan)}, 1.0)
     assert not net.compiled
+
+
+def _kernel_inputs(proj):
+    return [build.aligned_copy(x, "int32" if x.dtype.kind in "iu" else "float64")
+            for x in proj.kernel_inputs().values()]
+
+
+def test_sampled_knobs_of_batched_kernels_equal_the_kernel_per_element():
+    """Every batch element of a batched window or projection kernel, under a sample of its
+    template's knobs, equals the unbatched kernel on that element's values."""
+    rng = np.random.default_rng(3)
+    net = ann.Network()
+    a = net.create((6, 8, 2), ann.Neuron(parameters="r = 0.0"))
+    b = net.create((6, 8, 4), ann.Neuron(equations="r = sum(exc)"))
+    c = net.create((3, 4, 2), ann.Neuron(equations="r = sum(exc)"))
+    d = net.create(7, ann.Neuron(parameters="v = 1.0", equations="r = sum(exc)"))
+    projections = [
+        Convolution(a, b, "exc", psp="w * log(1 + pre.r)").connect_filters(
+            rng.random((4, 3, 3, 2)), padding="border"),
+        Pooling(a, c, "exc", operation="max").connect_pooling(extent=(2, 2, 1)),
+        ann.Projection(a, d, "exc", ann.Synapse(psp="w * pre.r + post.v", operation="mean"))
+        .connect_fixed_probability(0.3, ann.Uniform(0, 1)),
+        ann.Projection(c, d, "exc").connect_all_to_all(ann.Uniform(0, 1)),
+    ]
+    batch = 3
+    for proj in projections:
+        spec = proj.spec()
+        wide = specs.batched(spec, batch)
+        pre = rng.random((batch, *spec.pre_shape))
+        post = [rng.random((batch, *spec.post_shape)) for _ in getattr(spec, "post_vars", ())]
+        shared = _kernel_inputs(proj)
+        single = kernels.compile_kernel(spec, schedules.default_knobs(spec))
+        expected = []
+        for k in range(batch):
+            out = build.aligned_empty(spec.post_shape, "float64")
+            single(build.aligned_copy(pre[k], "float64"),
+                   *[build.aligned_copy(p[k], "float64") for p in post], *shared, out)
+            expected.append(out)
+        space = schedules.candidates(wide)
+        for knobs in [schedules.default_knobs(wide), *space[::max(1, len(space) // 6)]]:
+            out = build.aligned_empty(wide.post_shape, "float64")
+            kernels.compile_kernel(wide, knobs)(
+                build.aligned_copy(pre, "float64"),
+                *[build.aligned_copy(p, "float64") for p in post], *shared, out)
+            for k in range(batch):
+                assert reference.relative_error(out[k], expected[k]) <= \
+                    reference.tolerance("float64", spec.taps), (spec, knobs)
