@@ -218,8 +218,20 @@ class Network(metaclass=_NetworkType):
             raise InvalidValueError(f"Population: the name {population.name!r} is already used")
         self.populations.append(population)
 
+    def free_projection_name(self) -> str:
+        """proj<k>: the first such name no projection of this network has yet."""
+        taken = {p.name for p in self.projections}
+        k = len(self.projections)
+        while f"proj{k}" in taken:
+            k += 1
+        return f"proj{k}"
+
     def add_projection(self, projection) -> None:
         self.check_open(type(projection).__name__)
+        if any(p.name == projection.name for p in self.projections):
+            raise InvalidValueError(f"{type(projection).__name__}: the name "
+                                    f"{projection.name!r} is already used by a projection of "
+                                    "this network (save() and load() find them by name)")
         self.projections.append(projection)
 
     def setup(self, dt: float | None = None, precision: str | None = None,

@@ -16,8 +16,11 @@ per post neuron); a uniform delay must be a multiple of dt (as for Convolution),
 per-synapse delays (a distribution or an array) are rounded to steps as ANNarchy does.
 """
 
+import dataclasses
 import math
 import os
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -25,8 +28,15 @@ from . import connectivity as patterns
 from . import constants
 from .connectivity import Connectivity
 from .distributions import RandomDistribution
-from .errors import EquationError, InvalidTypeError, InvalidValueError, UnknownAttributeError
-from .expr import Kind, names
+from .errors import (
+    EquationError,
+    InvalidTypeError,
+    InvalidValueError,
+    NetworkStateError,
+    UnknownAttributeError,
+)
+from .expr import Kind, constant_problem, names
+from .plan import MAX_DELAY_STEPS
 from .population import Population
 from .specs import MatrixSpec
 from .synapse import LOCAL, POSTSYNAPTIC, PROJECTION, Synapse
@@ -93,8 +103,7 @@ class Projection:
         self._pre_ranks, self._post_ranks = pre_ranks, post_ranks
         self.synapse_type = synapse
         self.psp, self.operation = synapse.psp, synapse.operation
-        self.name = name or f"proj{len(pre_pop.network.projections)}"
-        self.delays = 0.0
+        self.name = name or pre_pop.network.free_projection_name()
         self.connector_name = None
         self._pattern: Connectivity | None = None
         self._layout = None
@@ -248,7 +257,12 @@ class Projection:
         if not hasattr(weights, "tocsr") or not hasattr(weights, "nnz"):
             raise InvalidTypeError(f"{who}: weights must be a scipy.sparse matrix, got "
                                    f"{type(weights).__name__}")
-        matrix = weights.tocsr().copy()
+        matrix = weights.tocsr()
+        if not all(hasattr(matrix, a) for a in ("indptr", "indices", "data", "shape",
+                                                 "sum_duplicates", "copy")):
+            raise InvalidTypeError(f"{who}: weights must be a scipy.sparse matrix; its tocsr() "
+                                   f"gave {type(matrix).__name__}")
+        matrix = matrix.copy()
         matrix.sum_duplicates()
         want = (len(self._post_ranks), len(self._pre_ranks))
         if matrix.shape != want:
@@ -267,9 +281,16 @@ class Projection:
             with np.load(path, allow_pickle=False) as data:
                 stored = {k: data[k] for k in ("pre_size", "post_size", "post_ranks", "indptr",
                                                 "pre_ranks", "w", "delays")}
-        except (OSError, KeyError, ValueError) as err:
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile,
+                zlib.error) as err:
             raise InvalidValueError(f"{who}: {path} is not a connectivity file written by "
                                     f"save_connectivity ({type(err).__name__}: {err})") from None
+        bad = next((k for k, v in stored.items() if (v.ndim != (0 if k.endswith("size") else 1))
+                    or v.dtype.kind not in ("iu" if k not in ("w", "delays") else "fiu")), None)
+        if bad is not None:
+            raise InvalidValueError(f"{who}: {path} is not a connectivity file written by "
+                                    f"save_connectivity ({bad} has shape {stored[bad].shape} "
+                                    f"and type {stored[bad].dtype})")
         sizes = (int(stored["pre_size"]), int(stored["post_size"]))
         if sizes != (self.pre.size, self.post.size):
             raise InvalidValueError(f"{who}: {path} connects {sizes[0]} pre to {sizes[1]} post "
@@ -277,12 +298,21 @@ class Projection:
                                     f"{self.post.size}")
         post, indptr, pre = (stored[k].astype(np.int64) for k in ("post_ranks", "indptr",
                                                                     "pre_ranks"))
-        if indptr.ndim != 1 or len(indptr) != len(post) + 1 or indptr[0] != 0 or \
-                (np.diff(indptr) < 0).any() or indptr[-1] != len(pre) or \
-                len(stored["w"]) != len(pre) or len(stored["delays"]) != len(pre) or \
-                (pre < 0).any() or (pre >= self.pre.size).any() or (post < 0).any() or \
-                (post >= self.post.size).any():
-            raise InvalidValueError(f"{who}: {path} holds an inconsistent pattern")
+        if len(indptr) != len(post) + 1 or indptr[0] != 0 or (np.diff(indptr) < 0).any() or \
+                indptr[-1] != len(pre) or len(stored["w"]) != len(pre) or \
+                len(stored["delays"]) != len(pre) or len(np.unique(post)) != len(post):
+            raise InvalidValueError(f"{who}: {path} holds an inconsistent pattern (its arrays "
+                                    "do not fit together)")
+        rows = [pre[indptr[k]:indptr[k + 1]] for k in range(len(post))]
+        if any(len(np.unique(row)) != len(row) for row in rows):
+            raise InvalidValueError(f"{who}: {path} holds a synapse twice (a pre rank repeated "
+                                    "in one dendrite)")
+        for role, ranks, allowed in (("pre", pre, self._pre_ranks),
+                                     ("post", post, self._post_ranks)):
+            outside = ranks[~np.isin(ranks, allowed)]
+            if len(outside):
+                raise InvalidValueError(f"{who}: {path} has synapses of {role} neurons outside "
+                                        f"this projection's {role} (rank {int(outside[0])})")
         rows = [pre[indptr[k]:indptr[k + 1]] for k in range(len(post))]
         return self._store(who, rows, stored["w"], stored["delays"], "ell", "From File", True,
                            post_ranks=post)
@@ -357,7 +387,6 @@ class Projection:
         self._pattern, self._layout, self.connector_name = pattern, layout, connector
         self._single_weight = not multiple and not isinstance(weights, RandomDistribution | \
                                                                np.ndarray | list | tuple)
-        self.delays = float(pattern.delays[0]) if pattern.nb_synapses else 0.0
         self._values = {"w": pattern.weights}
         for name, value in self.synapse_type.parameters.items():
             count = {LOCAL: pattern.nb_synapses, POSTSYNAPTIC: self.post.size,
@@ -367,9 +396,10 @@ class Projection:
 
     def _delay_steps(self, delays: np.ndarray, dt: float, who: str) -> np.ndarray:
         exact = delays / dt
-        if (exact > MAX_STEPS).any():
+        if (exact > MAX_DELAY_STEPS + 0.5).any():
             raise InvalidValueError(f"{who}: delays of {delays.max()} ms are more than "
-                                    f"{MAX_STEPS} steps of dt={dt} ms")
+                                    f"{MAX_DELAY_STEPS} steps of dt={dt} ms (the longest "
+                                    "history tecomp keeps)")
         steps = np.rint(exact).astype(np.int64)
         if len(delays) and (delays == delays[0]).all() and \
                 not math.isclose(steps[0] * dt, delays[0], rel_tol=1e-9, abs_tol=1e-12):
@@ -409,6 +439,10 @@ class Projection:
                            self.synapse_type.locality[n] == where)
               for where in (LOCAL, POSTSYNAPTIC, PROJECTION)}
         by[PROJECTION] += self.constant_names()
+        problem = constant_problem(self.synapse_type.psp_tree, dtype)
+        if problem:
+            raise InvalidValueError(f"Projection {self.name}: psp {self.psp!r}: {problem}; the "
+                                    f"network's precision is {dtype}")
         if dtype != "float64":
             for name, values in self._values.items():
                 problem = fits(values, dtype)
@@ -514,6 +548,9 @@ class Projection:
         state = {}
         for name in self.attributes:
             values = array(stored[name], who, name, dtype=self.pre.network.dtype)
+            if values.shape != self._flat(name).shape:
+                raise InvalidValueError(f"{who}: {name} has shape {values.shape} in the file, "
+                                        f"{self._flat(name).shape} in the network")
             problem = fits(values, self.pre.network.dtype)
             if problem:
                 raise InvalidValueError(f"{who}: {name} {problem}, the network's precision")
@@ -543,13 +580,33 @@ class Projection:
 
     @property
     def delay(self):
-        """The delays in ms: one number when every synapse has the same, else one list per
-        dendrite (ANNarchy's `proj.delay`)."""
+        """The delays in ms as the simulation uses them (rounded to steps of dt): one number
+        when every synapse has the same, else one list per dendrite (ANNarchy's
+        `proj.delay`). Assign a number, a distribution or one value per synapse (in
+        dendrite order) to change them, before compile()."""
         pattern = self._connected("Projection.delay")
+        used = self._used_delays()
         if not self.per_synapse_delays:
-            return self.delays
-        return [pattern.delays[a:b].tolist() for a, b in zip(pattern.indptr[:-1],
-                                                             pattern.indptr[1:], strict=True)]
+            return float(used[0]) if len(used) else 0.0
+        return [used[a:b].tolist() for a, b in zip(pattern.indptr[:-1], pattern.indptr[1:],
+                                                   strict=True)]
+
+    @delay.setter
+    def delay(self, value) -> None:
+        who = "Projection.delay"
+        pattern = self._connected(who)
+        if self.pre.network.engine is not None:
+            raise NetworkStateError(f"{who}: {self!r} is compiled; its delays decide the "
+                                    "history each step keeps, so set them before compile()")
+        delays = patterns.synapse_values(value, pattern.nb_synapses, self._rng, who, "delays")
+        self._delay_steps(delays, self.pre.network.dt, who)
+        self._pattern = dataclasses.replace(pattern, delays=delays)
+
+    delays = delay  # the name of the connectors' argument (and of Convolution's attribute)
+
+    def _used_delays(self) -> np.ndarray:
+        dt = self.pre.network.dt
+        return self._delay_steps(self._pattern.delays, dt, f"Projection {self.name}") * dt
 
     @property
     def attributes(self) -> list[str]:
@@ -777,8 +834,8 @@ class Dendrite:
 
     @property
     def delay(self) -> list[float]:
-        """The delay of each synapse in ms."""
-        return self.proj._pattern.delays[self._span()].tolist()
+        """The delay of each synapse in ms, as the simulation uses it (steps of dt)."""
+        return self.proj._used_delays()[self._span()].tolist()
 
     def __len__(self) -> int:
         return self.size
@@ -845,9 +902,6 @@ class Dendrite:
 
     def __repr__(self) -> str:
         return f"Dendrite({self.proj.name}, post rank {self.post_rank}, {self.size} synapses)"
-
-
-MAX_STEPS = 2**31 - 1
 
 
 def _check_dense(elements: int, who: str) -> None:

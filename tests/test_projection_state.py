@@ -146,3 +146,89 @@ def test_save_connectivity_and_from_file_give_the_same_projection(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(ann.InvalidValueError, match="not a connectivity file"):
         net2.connect(a, small, "exc").connect_from_file(tmp_path / "bad.npz")
+
+
+def test_delays_are_reported_as_used_and_set_before_compile_only():
+    net = ann.Network()
+    a = net.create(3, ann.Neuron(parameters="b = 0.0", equations="r = b"))
+    b = net.create(3, ann.Neuron(equations="r = sum(exc)"))
+    weights = np.full((3, 3), np.nan)
+    np.fill_diagonal(weights, 1.0)
+    proj = net.connect(a, b, "exc").connect_from_matrix(weights, delays=np.diag([0.4, 1.6, 2.5]))
+    assert proj.delay == [[0.0], [2.0], [2.0]]  # rounded to steps, as ANNarchy
+    assert [d.delay for d in proj.dendrites] == [[0.0], [2.0], [2.0]]
+    proj.delay = 3.0
+    assert proj.delay == proj.delays == 3.0 and not proj.per_synapse_delays
+    with pytest.raises(ann.InvalidValueError, match="not a multiple of dt"):
+        proj.delay = 1.5
+    with pytest.raises(ann.InvalidValueError, match="more than 100000 steps"):
+        proj.delays = 1e8
+    assert proj.delay == 3.0
+    net.compile(silent=True)
+    seen = []
+    for _ in range(5):
+        a.b = 1.0
+        net.step()
+        seen.append(float(b.r[0]))
+    assert seen == [0.0, 0.0, 0.0, 1.0, 1.0]
+    with pytest.raises(ann.NetworkStateError, match="set them before compile"):
+        proj.delay = 1.0
+
+
+def test_projection_names_are_unique_in_a_network():
+    net = ann.Network()
+    a = net.create(2, ann.Neuron(parameters="r = 0.0"))
+    b = net.create(2, ann.Neuron(equations="r = sum(exc)"))
+    net.connect(a, b, "exc", name="proj1").all_to_all(1.0)
+    unnamed = net.connect(a, b, "exc")  # proj1 is taken: the next free name
+    assert unnamed.name == "proj2"
+    with pytest.raises(ann.InvalidValueError, match="already used"):
+        net.connect(a, b, "exc", name="proj1")
+    assert len(net.projections) == 2
+
+
+def test_a_damaged_or_foreign_connectivity_file_is_refused(tmp_path):
+    _, proj, _ = _network(5)
+    path = tmp_path / "pattern.npz"
+    proj.save_connectivity(path)
+    net = ann.Network()
+    a = net.create(6, ann.Neuron(parameters="r = 1.0"))
+    b = net.create(4, ann.Neuron(equations="r = sum(exc)"))
+    data = path.read_bytes()
+    (tmp_path / "half.npz").write_bytes(data[:len(data) // 2])
+    with np.load(path) as stored:
+        fields = dict(stored)
+    broken = {"ranks.npz": fields | {"pre_ranks": fields["pre_ranks"] + 0.5},
+              "sizes.npz": fields | {"pre_size": np.array([6, 6])},
+              "twice.npz": fields | {"pre_ranks": np.zeros_like(fields["pre_ranks"])}}
+    for name, content in broken.items():
+        np.savez(tmp_path / name, **content)
+    for name, match in (("half.npz", "not a connectivity file"),
+                        ("ranks.npz", "not a connectivity file"),
+                        ("sizes.npz", "not a connectivity file"),
+                        ("twice.npz", "a synapse twice")):
+        with pytest.raises(ann.InvalidValueError, match=match):
+            net.connect(a, b, "exc").connect_from_file(tmp_path / name)
+    with pytest.raises(ann.InvalidValueError, match="outside this projection's"):
+        net.connect(a[0:2], b, "exc").connect_from_file(path)
+    assert all(not p.connected for p in net.projections)
+
+
+def test_sparse_look_alikes_and_float32_psp_constants_get_tecomp_errors():
+    class Fake:
+        nnz = 1
+
+        def tocsr(self):
+            return "no matrix"
+
+    net = ann.Network()
+    net.setup(precision="float")
+    a = net.create(2, ann.Neuron(parameters="r = 0.0"))
+    b = net.create(2, ann.Neuron(equations="r = sum(exc)"))
+    with pytest.raises(ann.InvalidTypeError, match=r"scipy\.sparse matrix"):
+        ann.Projection(a, b, "exc", name="sparse").connect_from_sparse(Fake())
+    assert not net.get_projection("sparse").connected
+    net.get_projection("sparse").all_to_all(1.0)  # the projection stays usable
+    net.connect(a, b, "exc", ann.Synapse(psp="w * pre.r * 1e39")).all_to_all(1.0)
+    with pytest.raises(ann.InvalidValueError, match="does not fit float32"):
+        net.compile(silent=True)

@@ -78,7 +78,7 @@ class _Window:
             _check_per_neuron(who, tree, pre)
         self.pre, self.post, self.target = pre, post, target
         self.psp, self.operation = psp, operation
-        self.name = name or f"proj{len(pre.network.projections)}"
+        self.name = name or pre.network.free_projection_name()
         self.delays = 0.0
         self._psp_tree = tree
         self._spec: WindowSpec | None = None
