@@ -132,11 +132,12 @@ def window(spec: WindowSpec, inline_padding: bool = False):
 
     Inputs: one placeholder per pre variable of the psp (pre shape), then the weights, then
     the subsampling table (int32, one row of pre coordinates per centre), then for a bank of
-    several sizes the tap mask and the filters' scales (`specs.tap_inputs`). With
-    `inline_padding`, taps test their own range (`likely` conditions, for loop
-    partitioning) instead of reading a padded stage.
+    several sizes the tap mask and the filters' scales (`specs.tap_inputs`), then one (1,)
+    value per Constant the psp reads. With `inline_padding`, taps test their own range
+    (`likely` conditions, for loop partitioning) instead of reading a padded stage.
     """
     dtype = spec.dtype
+    constants = {c: te.placeholder((1,), dtype, f"one_{c}") for c in spec.constants}
     pre_x = {v: te.placeholder(spec.pre, dtype, f"pre_{v}") for v in spec.pre_vars}
     weights = None if spec.weights is None else te.placeholder(spec.weights, dtype, "weights")
     table = (te.placeholder((math.prod(spec.positions), len(spec.pre)), "int32", "centres")
@@ -168,6 +169,8 @@ def window(spec: WindowSpec, inline_padding: bool = False):
         def leaf(node, rate=None):
             if node[0] == Kind.PRE:
                 return sources[node[1]][index] if rate is None else rate
+            if node[1] in constants:
+                return constants[node[1]][0]
             return wt[taps + (out[-1],)] if spec.bank else weights[taps]
 
         value = to_te(term, leaf, dtype)
@@ -186,7 +189,7 @@ def window(spec: WindowSpec, inline_padding: bool = False):
 
     output = te.compute(spec.post, body, name=Stage.OUTPUT)
     inputs = [pre_x[v] for v in spec.pre_vars] + [t for t in (weights, table, mask, per_filter)
-                                                   if t is not None]
+                                                   if t is not None] + list(constants.values())
     return inputs, output
 
 

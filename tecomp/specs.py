@@ -66,6 +66,11 @@ class WindowSpec:
         return math.prod(self.window)
 
     @property
+    def constants(self) -> tuple[str, ...]:
+        """The Constants the psp reads (one-value kernel inputs, after the others)."""
+        return tuple(sorted(names(self.psp, Kind.VAR) - {"w"}))
+
+    @property
     def pre_shape(self) -> tuple[int, ...]:
         """The shape in which the kernel reads a pre variable (the geometry)."""
         return self.pre

@@ -232,3 +232,25 @@ def test_sparse_look_alikes_and_float32_psp_constants_get_tecomp_errors():
     net.connect(a, b, "exc", ann.Synapse(psp="w * pre.r * 1e39")).all_to_all(1.0)
     with pytest.raises(ann.InvalidValueError, match="does not fit float32"):
         net.compile(silent=True)
+
+
+def test_convolution_and_pooling_psps_read_constants():
+    from tecomp.extensions.convolution import Convolution, Copy, Pooling
+
+    net = ann.Network()
+    gain = net.constant("gain", 2.0)
+    pre = net.create((5, 5), ann.Neuron(parameters="r = 1.0"))
+    conv, pooled, copied = (net.create((5, 5), ann.Neuron(equations="r = sum(exc)"))
+                            for _ in range(3))
+    source = Convolution(pre, conv, "exc", psp="gain * w * pre.r").connect_filter(np.ones((3, 3)))
+    Pooling(pre, pooled, "exc", psp="pre.r + gain", operation="max").connect_pooling(
+        extent=(1, 1))
+    Copy(pre, copied, "exc", psp="w * pre.r - gain").connect_copy(source)
+    net.compile(silent=True)
+    for value in (2.0, 3.0):
+        gain.set(value)
+        net.simulate(1)
+        assert conv.r[2, 2] == 9 * value and pooled.r[2, 2] == 1 + value
+        assert copied.r[2, 2] == 9 * (1 - value)
+    with pytest.raises(ann.EquationError, match="unknown name 'nowhere'"):
+        Convolution(pre, conv, "exc", psp="nowhere * w * pre.r")

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from .. import constants
 from ..errors import EquationError, InvalidTypeError, InvalidValueError, UnknownAttributeError
 from ..expr import Kind, constant_problem, names, parse
 from ..population import Population
@@ -66,7 +67,7 @@ class _Window:
         psp = self.default_psp if psp is None else psp
         if not isinstance(psp, str):
             raise InvalidTypeError(f"{who}: psp must be a string, got {type(psp).__name__}")
-        tree = parse(psp, known=self.psp_names, dtype=pre.network.dtype)
+        tree = parse(psp, known=self.psp_names | constants.names(), dtype=pre.network.dtype)
         if names(tree, Kind.SUM):
             raise EquationError(f"{who}: psp cannot use sum({sorted(names(tree, 'sum'))[0]}); "
                                 "it is a function of w and pre variables only", psp)
@@ -162,7 +163,21 @@ class _Window:
             inputs["centres"] = np.asarray(self.centre_table(), dtype=np.int32)
         for k, values in enumerate(self.tap_inputs()):  # filters of several sizes
             inputs[f"taps{k}"] = values
+        visible = constants.visible(self.pre.network)
+        for name in self.constant_names():  # one value each, kept in step by the Constant
+            inputs[name] = np.array([visible[name].value])
         return inputs
+
+    def constant_names(self) -> tuple[str, ...]:
+        """The Constants the psp reads (an error for one this network does not have)."""
+        wanted = self.spec().constants
+        visible = constants.visible(self.pre.network)
+        for name in wanted:
+            if name not in visible:
+                raise InvalidValueError(f"{type(self).__name__} {self.name}: its psp reads "
+                                        f"{name!r}, which is no Constant of this network; "
+                                        f"create it with net.constant({name!r}, value)")
+        return wanted
 
     def kernel_weights(self) -> np.ndarray | None:
         """The weights the kernel takes as an argument (None for pooling)."""
@@ -592,7 +607,7 @@ class Copy(_Window):
                                         f"the copied projection's {theirs}")
         spec = projection.spec()
         psp = self._psp_tree if self._own[0] else spec.psp
-        if spec.weights is None and names(psp, Kind.VAR):
+        if spec.weights is None and "w" in names(psp, Kind.VAR):
             raise EquationError("Copy.connect_copy: the copied Pooling has no weights, so the "
                                 "psp cannot use w", self.psp)
         unknown = names(psp, Kind.PRE) - set(self.pre.attributes)
