@@ -64,11 +64,11 @@ class Case:
 
     `weights` is the shape passed to `connect_filter` (or `connect_filters` when `bank`);
     None for pooling; (post, pre) for a regular "Projection", all-to-all, or
-    fixed_probability when `probability` is given. `options` are the other keyword arguments of the connect method, as
-    (name, value) pairs. `small` is (pre, post, weights) of the scaled-down variant that
-    `quick()` returns. Whether a case is compute- or memory-bound is not stated here: the
-    benchmark decides it from `flops` and `bytes` against the machine balance it measures
-    (`tools.limits.judge`).
+    fixed_probability when `probability` is given. `options` are the other keyword
+    arguments of the connect method, as (name, value) pairs. `small` is (pre, post,
+    weights) of the scaled-down variant that `quick()` returns. Whether a case is compute-
+    or memory-bound is not stated here: the benchmark decides it from `flops` and `bytes`
+    against the machine balance it measures (`tools.limits.judge`).
     """
 
     name: str
