@@ -91,7 +91,7 @@ def connectivity(proj) -> scipy.sparse.csr_matrix:
     ranks = [np.asarray(d.pre_ranks, np.int32) for d in proj.dendrites]
     counts[proj.post_ranks] = [len(r) for r in ranks]
     weights = proj.get("w")
-    if np.ndim(weights) == 0:  # one weight for every synapse
+    if isinstance(weights, float | int):  # one weight for every synapse
         weights = [np.full(len(r), weights) for r in ranks]
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
     indices = np.concatenate(ranks) if ranks else np.zeros(0, np.int32)
