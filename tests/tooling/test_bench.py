@@ -53,7 +53,7 @@ def test_quick_run_checks_then_times_every_case(quick_run):
             assert r["max_error"][name] <= suite.CASES[r["case"]].tolerance(r["precision"])
             assert r["stats"][name]["n"] == 3
         assert r["case"] == "B8" or r["stats"]["numpy"]["median_ms"] > 0
-        assert set(r["ratios"]) >= {"tecomp-tuned", "numpy"}
+        assert set(r["ratios"]) >= {"tecomp-tuned", "scipy" if r["case"] == "B8" else "numpy"}
         # compute- or memory-bound from the case's flop per byte against the machine balance
         limit, lim = r["limit"], results["workers"][0]["limits"]
         balance = lim["fma_gflops"][r["precision"]] / lim["copy_gbs"]
@@ -117,7 +117,9 @@ def test_quick_cases_match_their_reference(name):
     weights = {"Convolution": proj.weights if case.kind == "Convolution" else None,
                "Projection": w}.get(case.kind)
     assert reference.relative_error(post.r, case.reference(x, weights)) < 1e-12
-    assert case.flops > 0 and case.bytes("float32") * 2 == case.bytes("float64")
+    indices = 4 * (case.synapses + case.post[0] + 1) if case.probability else 0  # int32
+    assert case.flops > 0 and (case.bytes("float32") - indices) * 2 == \
+        case.bytes("float64") - indices
 
 
 def test_relative_error_flags_shape_and_nonfinite_mismatches():
@@ -233,7 +235,7 @@ def test_matrix_peers_agree_with_the_reference(name):
         try:
             runner = make(case, x, w)
         except peers.Skip as why:  # each case has one of NumPy and scipy
-            assert ("sparse" in str(why)) == (make is matrices.numpy_matvec) == (name == "B8")
+            assert (make is matrices.numpy_matvec) == (name == "B8"), why
             continue
         runner.timed()
         assert reference.relative_error(runner.output(), expected) <= case.tolerance("float32")
