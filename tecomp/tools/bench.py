@@ -1,7 +1,7 @@
 """The benchmark of docs/benchmark.md: tecomp against its peers, on this machine, in one run.
 
-    python -m tecomp.tools.bench            # B1-B6, E1, E2; float32 and float64; 1 and 2 threads
-    python -m tecomp.tools.bench --quick    # B1-B6 small, under a minute (CI); ANNarchy if asked
+    python -m tecomp.tools.bench            # B1-B8, E1, E2; float32 and float64; 1 and 2 threads
+    python -m tecomp.tools.bench --quick    # B1-B8 small, under a minute (CI); ANNarchy if asked
     python -m tecomp.tools.bench --cases B1 B4 --threads 2 --precision float32 --repeats 50
 
 (`tecomp-bench` is the same command.) Each thread count runs in its own worker process (TVM
@@ -33,7 +33,7 @@ import numpy as np
 from tecomp import child
 from tecomp.child import Child, ChildFailed, ask_once, python_module
 
-from . import examples, harness, limits, peers, report, suite
+from . import examples, harness, limits, matrices, peers, report, suite
 from .harness import SEED, Runner
 
 EXAMPLES = ("E1", "E2")
@@ -49,7 +49,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m tecomp.tools.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", choices=[*suite.CASES, *EXAMPLES],
-                        metavar="CASE", help="B1..B6 E1 E2 (default: all; --quick: B1..B6, "
+                        metavar="CASE", help="B1..B8 E1 E2 (default: all; --quick: B1..B8, "
                         "since E1 and E2 have no small sizes)")
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--precision", nargs="+", default=["float32", "float64"],
@@ -269,13 +269,25 @@ def run_case(case: suite.Case, dtype: str, threads: int, args) -> dict:
               "torch-nchw": lambda: peers.pytorch(case, x, w, threads, channels_last=False),
               "torch-cl": lambda: peers.pytorch(case, x, w, threads, channels_last=True),
               "annarchy": annarchy}
+    if case.kind == "Projection":  # B7, B8: a matrix-vector product (tools.matrices)
+        record["unit"] = "GB/s"
+        makers.update(numpy=lambda: matrices.numpy_matvec(case, x, w),
+                      scipy=lambda: matrices.scipy_sparse(case, x, w),
+                      torch=lambda: matrices.pytorch(case, x, w, threads))
+        for name in ("torch-nchw", "torch-cl"):
+            del makers[name]
+        start = time.perf_counter()
+        expected = case.reference(x, w)  # the oracle; NumPy's W @ x is a peer checked on it
+        record["reference_s"] = time.perf_counter() - start
+        return _measured(record, makers, expected, args, kernel=case.name)
     return _measured(record, makers, peers.numpy_reference(case, x, w), args, kernel=case.name)
 
 
-def _measured(record: dict, makers: dict, reference: Runner, args,
+def _measured(record: dict, makers: dict, reference, args,
               kernel: str | None = None) -> dict:
-    """Check every maker's runner against the NumPy reference, then time them all,
-    interleaved (`harness.measure`); tecomp failing its check aborts the case."""
+    """Check every maker's runner against the NumPy reference (a `Runner`, timed as the
+    "numpy" peer, or its output), then time them all, interleaved (`harness.measure`);
+    tecomp failing its check aborts the case."""
     if args.no_tuned:
         del makers["tecomp-tuned"]
     for name in [n for n in makers if report.peer_of(n) in PEERS and
@@ -288,7 +300,8 @@ def _measured(record: dict, makers: dict, reference: Runner, args,
         untimed = ("numpy",)
     out = harness.measure(makers, reference, record["tolerance"], args.repeats, args.budget,
                           untimed=untimed, kernel=kernel)
-    record["reference_s"] = reference.check_s
+    if isinstance(reference, Runner):
+        record["reference_s"] = reference.check_s
     record["max_error"] = out.errors
     record["skipped"].update((k, v) for k, v in out.skipped.items() if k != "tecomp")
     report.merge_skipped(record)

@@ -9,6 +9,7 @@ one run per request, so its steps interleave with the others.
 """
 
 import importlib.util
+import math
 import os
 import resource
 import sys
@@ -17,15 +18,19 @@ from pathlib import Path
 
 import numpy as np
 
-from tecomp import child, plan
-from tecomp.child import Child, ChildFailed, python_module
+from tecomp import Projection, child, plan
+from tecomp.child import Child, ChildFailed
 
+from . import matrices
 from .harness import Runner, Skip
 from .suite import Case, network
 
 ANNARCHY_VERSION = "5.0.4.1"
 ANNARCHY_COMPILE_TIMEOUT = 900.0  # seconds; its first compile builds the whole C++ core
 ANNARCHY_STEP_TIMEOUT = 120.0
+# ANNarchy may live in a virtual environment of its own (without TVM): this variable names
+# its python, which runs the child (tecomp's frontend imports without TVM).
+ANNARCHY_PYTHON = "TECOMP_ANNARCHY_PYTHON"
 
 __all__ = ["Runner", "Skip", "annarchy", "numpy_reference", "pytorch", "scipy_ndimage",
            "tecomp"]
@@ -216,10 +221,18 @@ def describe(net) -> tuple[dict, dict[str, np.ndarray]]:
                      "equations": "\n".join(eq.source for eq in pop.neuron.equations)})
     for i, kernel in enumerate(plan.network_plan(net).projections):
         proj, spec = kernel.projection, kernel.spec
-        item = {"kind": spec.kind, "pre": proj.pre.name, "post": proj.post.name,
+        kind = "Projection" if isinstance(proj, Projection) else spec.kind
+        item = {"kind": kind, "pre": proj.pre.name, "post": proj.post.name,
                 "target": proj.target, "psp": proj.psp, "operation": proj.operation,
                 "delays": proj.delays}
-        if spec.kind == "Pooling":
+        if kind == "Projection":  # its synapses as a (post, pre) CSR matrix: from_sparse
+            matrix = matrices.connectivity(proj)
+            dense = matrix.nnz == math.prod(matrix.shape)
+            item.update(method="connect_from_sparse",
+                        options={"storage_format": "dense" if dense else "csr"})
+            weights.update({f"w{i}_data": matrix.data, f"w{i}_indices": matrix.indices,
+                            f"w{i}_indptr": matrix.indptr, f"w{i}_shape": matrix.shape})
+        elif spec.kind == "Pooling":
             item.update(method="connect_pooling", options={"extent": list(spec.window)})
         elif spec.table:
             raise Skip("ANNarchy translation: explicit subsampling is broken in ANNarchy")
@@ -238,8 +251,10 @@ def annarchy(net, inputs: dict, output: str, steps: int, threads: int, folder: P
     of populations by name, each timed call simulates `steps` steps, `output()` is the
     population named `output` afterwards. The C++ goes to `folder/annarchy-<tag>` (the same
     tag reuses the build, e.g. for another thread count)."""
-    if importlib.util.find_spec("ANNarchy") is None:  # importing it prints a banner
-        raise Skip(f"ANNarchy is not installed (pip install annarchy=={ANNARCHY_VERSION})")
+    python = os.environ.get(ANNARCHY_PYTHON) or sys.executable
+    if python == sys.executable and importlib.util.find_spec("ANNarchy") is None:
+        raise Skip(f"ANNarchy is not installed (pip install annarchy=={ANNARCHY_VERSION}, "
+                   f"or {ANNARCHY_PYTHON}=the python of its virtual environment)")
     network, weights = describe(net)
     folder.mkdir(parents=True, exist_ok=True)
     base = folder / f"{tag}-t{threads}"
@@ -251,9 +266,9 @@ def annarchy(net, inputs: dict, output: str, steps: int, threads: int, folder: P
                "steps": steps, "output": output, "folder": str(folder),
                "directory": str(folder / f"annarchy-{tag}"), **paths}
     env = {"OMP_NUM_THREADS": str(threads),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+           "PATH": f"{Path(python).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     log = open(f"{base}.log", "w")  # noqa: SIM115  (closed with the runner)
-    child = Child(python_module("tecomp.tools.peers"), env, stderr=log, name="ANNarchy")
+    child = Child([python, "-m", "tecomp.tools.peers"], env, stderr=log, name="ANNarchy")
     try:
         ready = _ask(child, request, ANNARCHY_COMPILE_TIMEOUT, log)
     except Skip:
@@ -307,6 +322,9 @@ def _build(args: dict) -> dict:
     weights = np.load(args["weights"])
     kinds = {"Convolution": Convolution, "Pooling": Pooling}
     for i, p in enumerate(description["projections"]):
+        if p["kind"] == "Projection":
+            _connect_sparse(net, ann, pops[p["pre"]], pops[p["post"]], p, weights, i)
+            continue
         proj = net.connect(kinds[p["kind"]](pops[p["pre"]], pops[p["post"]], p["target"],
                                             psp=p["psp"], operation=p["operation"]))
         extra = [weights[f"w{i}"]] if p["kind"] == "Convolution" else []
@@ -322,6 +340,20 @@ def _build(args: dict) -> dict:
     np.save(args["out"], np.asarray(pops[args["output"]].r))
     _state.update(net=net, duration=duration)
     return {"compile_s": compile_s}
+
+
+def _connect_sparse(net, ann, pre, post, p: dict, weights, i: int) -> None:
+    """A regular projection from its (post, pre) CSR matrix: ANNarchy's from_sparse takes
+    the transpose, (pre, post), and builds dense storage for a full matrix (as its own
+    all_to_all), CSR for a sparse one."""
+    import scipy.sparse
+
+    matrix = scipy.sparse.csr_matrix((weights[f"w{i}_data"], weights[f"w{i}_indices"],
+                                      weights[f"w{i}_indptr"]),
+                                     shape=tuple(weights[f"w{i}_shape"]))
+    synapse = ann.Synapse(psp=p["psp"], operation=p["operation"])
+    proj = net.connect(pre, post, p["target"], synapse=synapse)
+    proj.from_sparse(matrix.T.tocsc(), delays=p["delays"], **p["options"])
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from . import limits
 PEERS = ("tecomp-tuned", "numpy", "scipy", "torch", "annarchy")
 # A peer timed in several configurations: {peer: {runner name: configuration}}.
 VARIANTS = {"torch": {"torch-nchw": "NCHW", "torch-cl": "channels-last"}}
-LABELS = {"tecomp-tuned": "tuned", "numpy": "NumPy ref", "scipy": "scipy.ndimage",
+LABELS = {"tecomp-tuned": "tuned", "numpy": "NumPy ref / W @ x",
+          "scipy": "scipy.ndimage / .sparse",
           "torch": "PyTorch", "annarchy": "ANNarchy", "torch-nchw": "PyTorch NCHW",
           "torch-cl": "PyTorch channels-last"}
 SHORT = {"NCHW": "NCHW", "channels-last": "CL"}
@@ -85,7 +86,7 @@ def _ms(value: float) -> str:
 
 
 def _throughput(record: dict, s: dict) -> str:
-    if "Pooling" in record.get("title", "") or "pooling" in record.get("title", ""):
+    if record.get("unit") == "GB/s" or "pooling" in record.get("title", "").lower():
         return f"{s.get('gbs', 0):.1f} GB/s"
     return f"{s.get('gflops', 0):.1f} GFLOP/s"
 
@@ -113,7 +114,8 @@ def markdown(results: dict) -> str:
         f"- a step = `net.step()` (projection + neuron update); median of up to "
         f"{results['repeats']} interleaved rounds, [IQR]; slow peers stop after their time "
         "budget (n in the JSON); ×N = peer median / tecomp median (N > 1: tecomp faster)",
-        "- throughput: 2 flop per tap (convolutions); bytes = pre read + post written; "
+        "- throughput: 2 flop per tap (convolutions); bytes = pre read + post written (B7, B8: "
+        "+ every weight, + int32 CSR indices for B8); "
         "bound: compute when the case's flop/byte reaches the machine balance (peak FMA "
         "GFLOP/s / copy GB/s), else memory; of limit: tecomp's share of peak FMA GFLOP/s "
         "(compute-bound) or of copy GB/s (memory-bound; pre and post may sit in the caches, "

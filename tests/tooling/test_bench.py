@@ -1,5 +1,6 @@
 """The benchmark command: a --quick run on two cases, its JSON and markdown, and its helpers."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from tecomp.tools import harness, limits, peers, report, suite
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     done = subprocess.run([sys.executable, "-m", "tecomp.tools.bench", "--quick", "--cases", "B1",
-                           "B4", "--threads", "1", "--repeats", "3", "--out", str(out)],
+                           "B4", "B8", "--threads", "1", "--repeats", "3", "--out", str(out)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return json.loads((out / "bench.json").read_text()), (out / "bench.md").read_text()
@@ -42,7 +43,8 @@ def test_quick_run_checks_then_times_every_case(quick_run):
     results, _ = quick_run
     records = results["workers"][0]["records"]
     assert [(r["case"], r["precision"]) for r in records] == [
-        ("B1", "float32"), ("B4", "float32"), ("B1", "float64"), ("B4", "float64")]
+        ("B1", "float32"), ("B4", "float32"), ("B8", "float32"), ("B1", "float64"),
+        ("B4", "float64"), ("B8", "float64")]
     for r in records:
         assert not r.get("error")
         assert r["threads"] == 1
@@ -50,8 +52,8 @@ def test_quick_run_checks_then_times_every_case(quick_run):
         for name in ("tecomp", "tecomp-tuned"):
             assert r["max_error"][name] <= suite.CASES[r["case"]].tolerance(r["precision"])
             assert r["stats"][name]["n"] == 3
-        assert r["stats"]["numpy"]["median_ms"] > 0
-        assert set(r["ratios"]) >= {"tecomp-tuned", "numpy"}
+        assert r["case"] == "B8" or r["stats"]["numpy"]["median_ms"] > 0
+        assert set(r["ratios"]) >= {"tecomp-tuned", "scipy" if r["case"] == "B8" else "numpy"}
         # compute- or memory-bound from the case's flop per byte against the machine balance
         limit, lim = r["limit"], results["workers"][0]["limits"]
         balance = lim["fma_gflops"][r["precision"]] / lim["copy_gbs"]
@@ -59,15 +61,19 @@ def test_quick_run_checks_then_times_every_case(quick_run):
         assert limit["bound"] == ("compute" if r["flops"] / r["bytes"] >= balance else "memory")
         assert limit["name"] == {"compute": "peak FMA", "memory": "copy"}[limit["bound"]]
         assert limit["fraction"] > 0
-        if r["case"] == "B4":  # a comparison per tap, every input read once
+        if r["case"] in ("B4", "B8"):  # a comparison per tap / a sparse product
             assert limit["bound"] == "memory"
+        if r["case"] == "B8":  # weights, int32 indices, pre and post; scipy's CSR timed
+            assert r["bytes"] == suite.CASES["B8"].quick().bytes(r["precision"])
+            assert r["unit"] == "GB/s" and "numpy" in r["skipped"]
+            assert r["stats"]["scipy"]["median_ms"] > 0 and r["info"]["scipy"]["kind"] == "CSR @"
         key = "gflops" if r["case"] == "B1" else "gbs"
         assert r["stats"]["tecomp"][key] > 0
         assert r["info"]["tecomp"]["kernel_ms"] > 0
         # a peer is either timed or skipped with its reason
         for peer in ("scipy", "torch", "annarchy"):
             assert (peer in r["stats"]) != (peer in r["skipped"]), (peer, r["skipped"])
-        if "torch" in r["stats"]:  # timed in both layouts, compared as the faster
+        if "torch" in r["stats"] and r["case"] != "B8":  # both layouts, the faster compared
             layouts = {"NCHW": "torch-nchw", "channels-last": "torch-cl"}
             fastest = layouts[r["best"]["torch"]]
             assert r["stats"]["torch"]["median_ms"] == min(
@@ -84,7 +90,8 @@ def test_quick_run_markdown_table(quick_run):
     _, table = quick_run
     assert "| case | precision | threads | tecomp ms [IQR] |" in table
     rows = [line for line in table.splitlines() if line.startswith("| B")]
-    assert len(rows) == 4 + 1  # four timings, one compile-time row
+    assert len(rows) == 6 + 1  # six timings, one compile-time row
+    assert any(row.startswith("| B8 ") and "% copy" in row and "GB/s" in row for row in rows)
     assert any("GFLOP/s" in row for row in rows) and any("GB/s" in row for row in rows)
     assert "| bound (flop/B vs balance) | of limit |" in table
     assert "PyTorch NCHW / CL ms |" in table and "sgemm" not in table
@@ -101,14 +108,18 @@ def test_quick_cases_match_their_reference(name):
                                                              strict=False))
     net = ann.Network(precision="double")
     rng = np.random.default_rng(0)
-    pre, post, proj = case.build(net, rng)
+    w = case.draw_weights(rng)
+    pre, post, proj = case.build(net, weights=w)
     x = case.inputs(rng)
     net.compile(tuned=False)
     pre.r = x
     net.step()
-    weights = proj.weights if case.kind == "Convolution" else None
+    weights = {"Convolution": proj.weights if case.kind == "Convolution" else None,
+               "Projection": w}.get(case.kind)
     assert reference.relative_error(post.r, case.reference(x, weights)) < 1e-12
-    assert case.flops > 0 and case.bytes("float32") * 2 == case.bytes("float64")
+    indices = 4 * (case.synapses + case.post[0] + 1) if case.probability else 0  # int32
+    assert case.flops > 0 and (case.bytes("float32") - indices) * 2 == \
+        case.bytes("float64") - indices
 
 
 def test_relative_error_flags_shape_and_nonfinite_mismatches():
@@ -200,3 +211,36 @@ def test_pytorch_runs_in_both_layouts_at_its_best():
         assert runner.name == name and runner.info["threads"] == torch.get_num_threads() == 1
         assert runner.info["layout"] == ("channels-last" if channels_last else "NCHW")
         assert reference.relative_error(runner.output(), expected) <= case.tolerance("float32")
+
+
+@pytest.mark.parametrize("name", ["B7", "B8"])
+def test_matrix_peers_agree_with_the_reference(name):
+    import tecomp as ann
+    from tecomp.tools import matrices
+
+    case = suite.CASES[name].quick()
+    rng = np.random.default_rng(0)
+    w, x = case.draw_weights(rng), case.inputs(rng, "float32")
+    net = suite.network("float32")
+    _, _, proj = case.build(net, weights=w)
+    pattern = matrices.connectivity(proj)  # the synapses back from the public API
+    dense = w.toarray() if name == "B8" else w
+    assert np.array_equal(pattern.toarray(), dense)
+    assert pattern.nnz == (case.synapses if name == "B7" else w.nnz)
+    expected = case.reference(x, w)
+    makers = [matrices.numpy_matvec, matrices.scipy_sparse]
+    if importlib.util.find_spec("torch"):
+        makers.append(lambda c, x, w: matrices.pytorch(c, x, w, threads=1))
+    for make in makers:
+        try:
+            runner = make(case, x, w)
+        except peers.Skip as why:  # each case has one of NumPy and scipy
+            assert (make is matrices.numpy_matvec) == (name == "B8"), why
+            continue
+        runner.timed()
+        assert reference.relative_error(runner.output(), expected) <= case.tolerance("float32")
+    network, weights = peers.describe(net)  # what ANNarchy's child builds
+    (item,) = network["projections"]
+    assert item["kind"] == "Projection" and item["method"] == "connect_from_sparse"
+    assert item["options"]["storage_format"] == ("dense" if name == "B7" else "csr")
+    assert len(weights["w0_data"]) == pattern.nnz and isinstance(ann.Projection, type)
