@@ -323,7 +323,7 @@ class Projection:
         path = _npz_path(filename, "save_connectivity")
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
-        np.savez_compressed(path, pre_size=self.pre.size, post_size=self.post.size,
+        np.savez(path, pre_size=self.pre.size, post_size=self.post.size,
                             post_ranks=pattern.post_ranks, indptr=pattern.indptr,
                             pre_ranks=pattern.pre_ranks, w=self._flat("w"),
                             delays=pattern.delays)
