@@ -114,7 +114,7 @@ class Engine:
                 own["centres"] = _batched_centres(own["centres"], self.batch)
             self.inputs[proj] = {
                 name: shared[name] if name in shared and shared[name].shape == value.shape
-                else aligned_copy(value, "int32" if value.dtype.kind in "iu" else dtype)
+                else aligned_copy(value, value.dtype.name if value.dtype.kind in "iu" else dtype)
                 for name, value in own.items()}
             for name in getattr(proj, "constant_names", tuple)():  # a psp reading Constants
                 table[name].attach(self.inputs[proj][name])

@@ -199,7 +199,8 @@ def matrix(spec: MatrixSpec):
     Inputs, in order: the pre variables of the psp (pre,) (with `ring`, each followed by
     its ring (ring, ring_row)), its post variables (post,), the per-synapse arrays
     (`spec.synapse_shape`, w first), with `ring` the per-synapse delays (int32, same
-    shape), for "ell" the pre ranks (post, row) and the row counts (post,) as int32, the
+    shape), for "ell" the pre ranks (post, row) and the row counts (post,) as int32 (for
+    "masked" the (post, row) uint8 mask of present synapses and the counts), the
     per-post-neuron parameters (post,), the one-value parameters (1,), with `ring` the
     step counter (an int64 scalar: steps run so far, plus 1). Output: (post,). With
     `batch`, pre and post variables and the output have a leading batch axis (the rings
@@ -217,9 +218,10 @@ def matrix(spec: MatrixSpec):
               for v in spec.post_vars}
     synapse = {v: te.placeholder(spec.synapse_shape, dtype, f"syn_{v}")
                for v in spec.synapse_vars}
-    ell = spec.layout == "ell"
+    ell, masked = spec.layout == "ell", spec.layout == "masked"
     ranks = te.placeholder((spec.post, spec.row), "int32", "pre_ranks") if ell else None
-    counts = te.placeholder((spec.post,), "int32", "counts") if ell else None
+    present = te.placeholder((spec.post, spec.row), "uint8", "present") if masked else None
+    counts = te.placeholder((spec.post,), "int32", "counts") if ell or masked else None
     dendrite = {v: te.placeholder((spec.post,), dtype, f"dendrite_{v}")
                 for v in spec.dendrite_vars}
     projection = {v: te.placeholder((1,), dtype, f"one_{v}") for v in spec.projection_vars}
@@ -255,7 +257,8 @@ def matrix(spec: MatrixSpec):
 
     pre_inputs = [t for v in spec.pre_vars for t in (pre_x[v], rings.get(v)) if t is not None]
     inputs = [*pre_inputs, *post_x.values(), *synapse.values(),
-              *(t for t in (delays, ranks, counts) if t is not None), *dendrite.values(),
+              *(t for t in (delays, ranks, present, counts) if t is not None),
+              *dendrite.values(),
               *projection.values(), *([step] if step is not None else [])]
     shape = (*lead, spec.post)
     if spec.layout == "one_to_one":
@@ -271,13 +274,14 @@ def matrix(spec: MatrixSpec):
         b, i = o[:-1], o[-1]
         j = ranks[i, rk] if ell else rk
         term_value = value(b, i, rk, j)
-        present = rk < counts[i] if ell else (rk != i if spec.diagonal else None)
-        if present is not None:
-            term_value = tirx.if_then_else(present, term_value, neutral)
+        there = rk < counts[i] if ell else present[i, rk] != 0 if masked else \
+            (rk != i if spec.diagonal else None)
+        if there is not None:
+            term_value = tirx.if_then_else(there, term_value, neutral)
         return _reducer(spec.operation, dtype)(term_value, axis=rk)
 
     total = te.compute(shape, body, name=Stage.OUTPUT)
-    if ell:
+    if ell or masked:
         if spec.operation == "sum":
             return inputs, total  # an empty row sums to 0 already
         zero = tirx.const(0.0, dtype)

@@ -40,11 +40,17 @@ from .plan import MAX_DELAY_STEPS
 from .population import Population
 from .specs import MatrixSpec
 from .synapse import LOCAL, POSTSYNAPTIC, PROJECTION, Synapse
-from .values import ITEM_BYTES, array, fits, number, show, size_of
+from .values import ITEM_BYTES, array, check_elements, fits, number, show, size_of
 from .views import PopulationView
 
 # connectivity_matrix() and receptive_fields() refuse a dense result larger than this.
 MAX_MATRIX_BYTES = 1 << 30
+# ANNarchy's storage formats: "dense" keeps whole rows (with a mask of the synapses that
+# exist: no gathered pre values, one byte per pair); every other one, padded rows (ELLPACK),
+# the layout tecomp measured fastest for sparse patterns; None chooses (dense rows for an
+# all-to-all between whole populations).
+STORAGE_FORMATS = ("lil", "csr", "csr_scalar", "csr_vector", "ell", "ellr", "sell", "coo",
+                   "bsr", "hyb", "dense")
 # Padded rows hold a multiple of this many synapses (vector widths divide it), so patterns
 # drawn with another seed mostly keep the same kernel (and its tuned record).
 ROW_MULTIPLE = 8
@@ -108,6 +114,7 @@ class Projection:
         self._pattern: Connectivity | None = None
         self._layout = None
         self._single_weight = False
+        self._format = None  # storage_format of the connector call under way
         self._values: dict[str, np.ndarray] = {}  # parameters, before compile()
         pre_pop.network.add_projection(self)
 
@@ -118,7 +125,8 @@ class Projection:
         """Every pre neuron to every post neuron (a neuron not to itself, unless
         allow_self_connections, when pre and post are the same population). `weights` may
         also be a (post, pre) matrix."""
-        who = self._begin("connect_all_to_all", allow_self_connections, force_multiple_weights)
+        who = self._begin("connect_all_to_all", allow_self_connections, force_multiple_weights,
+                          storage_format)
         exclude = self._excludes_self(allow_self_connections)
         rows = patterns.all_to_all(self._pre_ranks, self._post_ranks, exclude)
         if isinstance(weights, np.ndarray | list | tuple):
@@ -140,7 +148,7 @@ class Projection:
     def connect_one_to_one(self, weights=1.0, delays=0.0, force_multiple_weights: bool = False,
                            storage_format=None, storage_order=None) -> "Projection":
         """The k-th pre neuron to the k-th post neuron (both of the same size)."""
-        who = self._begin("connect_one_to_one", False, force_multiple_weights)
+        who = self._begin("connect_one_to_one", False, force_multiple_weights, storage_format)
         if len(self._pre_ranks) != len(self._post_ranks):
             raise InvalidValueError(f"{who}: pre and post must have the same size, got "
                                     f"{len(self._pre_ranks)} and {len(self._post_ranks)}")
@@ -157,7 +165,7 @@ class Projection:
                                   storage_order=None) -> "Projection":
         """Each (pre, post) pair is a synapse with the given probability."""
         who = self._begin("connect_fixed_probability", allow_self_connections,
-                          force_multiple_weights)
+                          force_multiple_weights, storage_format)
         p = patterns.check_probability(probability, who)
         self._no_arrays(who, weights, delays)
         rows = patterns.fixed_probability(self._pre_ranks, self._post_ranks, p,
@@ -172,7 +180,7 @@ class Projection:
                                  storage_order=None) -> "Projection":
         """Each post neuron receives `number` distinct pre neurons, drawn at random."""
         who = self._begin("connect_fixed_number_pre", allow_self_connections,
-                          force_multiple_weights)
+                          force_multiple_weights, storage_format)
         exclude = self._excludes_self(allow_self_connections)
         most = len(self._pre_ranks) - (1 if exclude and np.isin(
             self._post_ranks, self._pre_ranks).any() else 0)
@@ -190,7 +198,7 @@ class Projection:
                                   storage_order=None) -> "Projection":
         """Each pre neuron sends synapses to `number` distinct post neurons, drawn at random."""
         who = self._begin("connect_fixed_number_post", allow_self_connections,
-                          force_multiple_weights)
+                          force_multiple_weights, storage_format)
         exclude = self._excludes_self(allow_self_connections)
         most = len(self._post_ranks) - (1 if exclude and np.isin(
             self._pre_ranks, self._post_ranks).any() else 0)
@@ -208,7 +216,7 @@ class Projection:
                          storage_format=None) -> "Projection":
         """Weights amp * exp(-d² / (2 sigma²)) of the distance d between normalized
         coordinates; synapses where the weight exceeds limit * amp."""
-        who = self._begin("connect_gaussian", allow_self_connections, False)
+        who = self._begin("connect_gaussian", allow_self_connections, False, storage_format)
         amp = number(amp, who, "amp", "a number")
         sigma = patterns.finite_positive(sigma, who, "sigma")
         limit = number(limit, who, "limit", "a number")
@@ -220,7 +228,7 @@ class Projection:
                     delays=0.0, limit: float = 0.01, allow_self_connections: bool = False,
                     storage_format=None) -> "Projection":
         """A difference of Gaussians; synapses where |weight| > limit * |amp_pos - amp_neg|."""
-        who = self._begin("connect_dog", allow_self_connections, False)
+        who = self._begin("connect_dog", allow_self_connections, False, storage_format)
         amp_pos = number(amp_pos, who, "amp_pos", "a number")
         amp_neg = number(amp_neg, who, "amp_neg", "a number")
         sigma_pos = patterns.finite_positive(sigma_pos, who, "sigma_pos")
@@ -235,7 +243,7 @@ class Projection:
                             storage_format=None, storage_order=None) -> "Projection":
         """A dense (post, pre) matrix of weights ((pre, post) with pre_post=True); NaN or
         None: no synapse. `delays`: a number, or a matrix of the same shape."""
-        who = self._begin("connect_from_matrix", False, False)
+        who = self._begin("connect_from_matrix", False, False, storage_format)
         if not isinstance(pre_post, bool | np.bool_):
             raise InvalidTypeError(f"{who}: pre_post must be True or False, got "
                                    f"{show(pre_post)}")
@@ -253,7 +261,7 @@ class Projection:
     def connect_from_sparse(self, weights, delays=0.0, storage_format=None,
                             storage_order=None) -> "Projection":
         """A scipy.sparse (post, pre) matrix: every stored entry is a synapse."""
-        who = self._begin("connect_from_sparse", False, False)
+        who = self._begin("connect_from_sparse", False, False, storage_format)
         if not hasattr(weights, "tocsr") or not hasattr(weights, "nnz"):
             raise InvalidTypeError(f"{who}: weights must be a scipy.sparse matrix, got "
                                    f"{type(weights).__name__}")
@@ -340,9 +348,13 @@ class Projection:
     from_file = connect_from_file
 
     # -- building a pattern ------------------------------------------------------------------
-    def _begin(self, method: str, allow_self, force_multiple) -> str:
+    def _begin(self, method: str, allow_self, force_multiple, storage_format=None) -> str:
         who = f"Projection.{method}"
         self.pre.network.check_open(who)
+        if storage_format is not None and storage_format not in STORAGE_FORMATS:
+            raise InvalidValueError(f"{who}: storage_format must be None or one of "
+                                    f"{', '.join(STORAGE_FORMATS)}, got {show(storage_format)}")
+        self._format = storage_format
         if self._pattern is not None:
             raise InvalidValueError(f"{who}: {self!r} is already connected "
                                     f"({self.connector_name}); build a new Projection")
@@ -377,6 +389,10 @@ class Projection:
 
     def _store(self, who, rows, weights, delays, layout, connector, multiple,
                post_ranks=None) -> "Projection":
+        if self._format == "dense" and layout != "dense":  # whole rows, with a mask
+            layout = "masked"
+            check_elements(self.post.size * self.pre.size, who, "a dense storage of "
+                           f"{self.post.size} x {self.pre.size} synapses", arrays=2)
         pattern = patterns.from_rows(self._post_ranks if post_ranks is None else post_ranks,
                                      rows, weights, delays, self._rng, who)
         dtype = self.pre.network.dtype
@@ -468,7 +484,7 @@ class Projection:
         return wanted
 
     def _row(self, pattern: Connectivity) -> int:
-        if self._layout == "dense":
+        if self._layout in ("dense", "masked"):
             return self.pre.size
         if self._layout == "one_to_one":
             return 1
@@ -481,7 +497,7 @@ class Projection:
         (flat index)."""
         pattern = self._pattern
         rows = pattern.rows()
-        if self._layout == "dense":
+        if self._layout in ("dense", "masked"):
             return rows * self.pre.size + pattern.pre_ranks
         if self._layout == "one_to_one":
             return rows
@@ -504,6 +520,13 @@ class Projection:
             steps[positions] = self._delay_steps(pattern.delays, self.pre.network.dt,
                                                  f"Projection {self.name}")
             inputs["delays"] = steps.reshape(spec.synapse_shape)
+        if spec.layout == "masked":
+            present = np.zeros(spec.post * spec.row, dtype=np.uint8)
+            present[positions] = 1
+            inputs["present"] = present.reshape(spec.post, spec.row)
+            counts = np.zeros(spec.post, dtype=np.int32)
+            counts[pattern.post_ranks] = pattern.counts
+            inputs["counts"] = counts
         if spec.layout == "ell":
             ranks = np.zeros(spec.post * spec.row, dtype=np.int32)
             ranks[positions] = pattern.pre_ranks

@@ -161,7 +161,7 @@ def tap_inputs(spec: WindowSpec) -> list[np.ndarray]:
 
 
 # How a regular projection stores its synapses (see `MatrixSpec`).
-LAYOUTS = ("dense", "ell", "one_to_one")
+LAYOUTS = ("dense", "masked", "ell", "one_to_one")
 
 
 @dataclass(frozen=True)
@@ -174,6 +174,8 @@ class MatrixSpec:
     - "dense": every post neuron has every pre neuron (all-to-all between whole
       populations): per-synapse arrays are (post, pre), pre index j = k; with `diagonal`,
       pre neuron i is left out of post neuron i's synapses (no self-connections);
+    - "masked": whole rows as "dense", for any pattern: a (post, pre) uint8 mask of the
+      synapses that exist and a (post,) int32 count of each row's synapses;
     - "ell": padded rows (ELLPACK): per-synapse arrays are (post, row), a (post, row) int32
       table of pre ranks and a (post,) int32 count of each row's synapses; entries past the
       count are padding, which takes no part (views, sparse and irregular patterns);
@@ -194,7 +196,7 @@ class MatrixSpec:
     layout: str
     pre: int  # pre population size (flat)
     post: int  # post population size (flat)
-    row: int  # synapses per row as stored: pre for dense, padded length for ell, 1 one_to_one
+    row: int  # synapses per row as stored: pre (dense, masked), padded length (ell), 1
     operation: str
     psp: Expr
     synapse_vars: tuple[str, ...] = ("w",)

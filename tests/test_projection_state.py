@@ -254,3 +254,32 @@ def test_convolution_and_pooling_psps_read_constants():
         assert copied.r[2, 2] == 9 * (1 - value)
     with pytest.raises(ann.EquationError, match="unknown name 'nowhere'"):
         Convolution(pre, conv, "exc", psp="nowhere * w * pre.r")
+
+
+@pytest.mark.parametrize("operation", ["sum", "max", "min", "mean"])
+def test_dense_storage_of_a_sparse_pattern_equals_padded_rows(operation):
+    """storage_format="dense": whole rows and a mask of the synapses that exist."""
+    rng = np.random.default_rng(4)
+    weights = rng.random((12, 20))
+    weights[rng.random((12, 20)) < 0.6] = np.nan
+    weights[3] = np.nan  # a post neuron without synapses
+    results = []
+    for storage in (None, "dense"):
+        net = ann.Network(seed=2)
+        pre = net.create(20, ann.Neuron(parameters="r = 0.0"))
+        post = net.create(12, ann.Neuron(parameters="v = 1.0", equations="r = sum(exc)"))
+        pre.r = rng.random(20) if storage is None else results[0][1]
+        proj = net.connect(pre, post, "exc", ann.Synapse(psp="w * pre.r + post.v",
+                                                         operation=operation))
+        proj.connect_from_matrix(weights, delays=np.where(np.isnan(weights), 0, 1.0) *
+                                 rng.integers(0, 3, weights.shape), storage_format=storage)
+        assert proj.spec().layout == ("masked" if storage else "ell")
+        net.compile(silent=True)
+        net.simulate(3)
+        results.append((np.array(post.r), np.array(pre.r)))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-12)
+    assert results[0][0][3] == 0.0
+    fresh = ann.Network()
+    a, b = (fresh.create(4, ann.Neuron(parameters="r = 0.0")) for _ in range(2))
+    with pytest.raises(ann.InvalidValueError, match="storage_format must be None or one of"):
+        ann.Projection(a, b, "exc").fixed_probability(0.5, 1.0, storage_format="xyz")

@@ -64,7 +64,9 @@ def arguments(spec, rng: np.random.Generator) -> list:
         if shape == ():  # a scalar argument (the draw counter of random draws): a number
             arrays.append(int(rng.integers(0, 1000)))
             continue
-        if dtype == "int32" and isinstance(spec, MatrixSpec):  # padded rows: ranks, counts
+        if dtype == "uint8":  # a mask of present synapses
+            values = rng.integers(0, 2, shape)
+        elif dtype == "int32" and isinstance(spec, MatrixSpec):  # padded rows: ranks, counts
             values = rng.integers(0, spec.pre, shape) if len(shape) == 2 else \
                 rng.integers(0, spec.row + 1, shape)
         elif dtype == "int32":  # a subsampling table: centres inside pre
