@@ -146,7 +146,8 @@ def _default_matrix(spec: MatrixSpec) -> MatrixKnobs:
         widths = [w for w in _widths(spec.post, spec.dtype) if w <= 2 * lanes(spec.dtype)]
         return MatrixKnobs(vector_width=widths[0] if widths else 1, parallel=parallel)
     widths = _synapse_widths(spec)
-    fitting = [w for w in widths if w <= (lanes(spec.dtype) if spec.layout in ("dense", "masked") else 4)]
+    contiguous = spec.layout in ("dense", "masked")  # else the pre values are gathered
+    fitting = [w for w in widths if w <= (lanes(spec.dtype) if contiguous else 4)]
     return MatrixKnobs(vector_width=fitting[0] if fitting else 1,
                        row_block=4 if spec.post % 4 == 0 else 1, parallel=parallel)
 
