@@ -126,7 +126,9 @@ def test_a_missing_dask_names_the_extra(monkeypatch):
 
 # -- local processes -------------------------------------------------------------------------
 
-def test_local_copies_match_sequential_runs_and_compile_nothing(capsys):
+def test_local_copies_match_sequential_runs_and_compile_nothing(capsys, tmp_path,
+                                                                monkeypatch):
+    monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))  # no other test writes kernels here
     net = Blur(5, seed=3)
     net.compile(silent=True)
     results = net.parallel_run(run, 3, max_processes=2, seeds="sequential", progress=False,
