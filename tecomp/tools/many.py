@@ -29,6 +29,8 @@ from . import bench, examples, harness
 from .harness import Runner, Skip
 
 CHILD_TIMEOUT = 3600.0
+# Dask's scheduler spends 200 us to 1 ms per task (its best-practices page): the upper end
+SCHEDULER_MS = 1.0
 TORCH_LAYOUTS = {"torch-nchw": False, "torch-cl": True}
 
 
@@ -290,25 +292,54 @@ def overheads(row: dict) -> dict:
 
 
 def at_scale(row: dict, copies: int = 10_000, machines: int = 100, cores: int | None = None,
-             backend: str = "dask") -> dict:
+             backend: str = "dask", scheduler_ms: float = SCHEDULER_MS) -> dict:
     """What `copies` copies on `machines` machines of `cores` one-thread workers each (this
     machine's count by default) would take, from the measured per-copy figures of `backend`:
     each copy occupies a worker for its compute seconds plus the overhead per copy times the
     workers it was measured with (the overhead is worker time: it does not shrink with more
     workers), copies spread evenly, no fixed start-up counted (cluster start, first kernel
     build on each machine), inputs made or read on the workers (`input_gb` says what
-    shipping them from one client would mean)."""
+    shipping them from one client would mean). `steps_to_amortize`: the steps a copy would
+    need for its simulation to take as long as its overhead. One scheduler hands out every
+    task, `scheduler_ms` each, so the wall time is at least `copies × scheduler_ms`."""
     cores = cores or row["workers"]
     compute = row["compute_s"][backend]
     occupied = compute + row["workers"] * row["overhead_per_copy_s"][backend]
     workers = machines * cores
+    step = compute / row["steps"]
     return {"copies": copies, "machines": machines, "workers": workers,
-            "compute_s": compute, "worker_s_per_copy": occupied,
+            "compute_s": compute, "step_s": step,
+            "steps_to_amortize": (occupied - compute) / step, "worker_s_per_copy": occupied,
             "overhead_share": 1 - compute / occupied,
-            "wall_s": copies * occupied / workers,
+            "spread_s": copies * occupied / workers,
+            "scheduler_s": copies * scheduler_ms / 1e3,
+            "wall_s": max(copies * occupied / workers, copies * scheduler_ms / 1e3),
             "compute_only_wall_s": copies * compute / workers,
             "input_gb": copies * row["input_bytes"] / 1e9}
 
 
 if __name__ == "__main__":
     child.serve(_handle)
+
+
+def at_scale_text(row: dict, backend: str = "dask", **scale) -> str:
+    """`at_scale` as a paragraph of markdown, every number from the measured `row`."""
+    s = at_scale(row, backend=backend, **scale)
+    return (
+        f"**{s['copies']:,} copies on {s['machines']} machines** ({s['workers']} one-thread "
+        f"workers, {s['workers'] // s['machines']} per machine as here), from the {backend} "
+        f"figures measured above: a copy of E1 simulates its {row['steps']} steps in "
+        f"{1e3 * s['compute_s']:.1f} ms ({1e3 * s['step_s']:.2f} ms per step) and occupies "
+        f"its worker {1e3 * s['worker_s_per_copy']:.0f} ms in all, so "
+        f"{100 * s['overhead_share']:.0f} % of a worker's time is overhead. Spread evenly, the "
+        f"{s['copies']:,} copies keep every worker busy for about {s['spread_s']:.0f} s, "
+        f"against {s['compute_only_wall_s']:.1f} s were there no overhead; the one scheduler "
+        f"needs about {s['scheduler_s']:.0f} s to hand out {s['copies']:,} tasks at "
+        f"{1e3 * s['scheduler_s'] / s['copies']:g} ms each, so the run takes about "
+        f"**{s['wall_s']:.0f} s**. The "
+        f"overhead equals the simulation once a copy runs about {s['steps_to_amortize']:.0f} "
+        f"steps. Assumed: the per-copy overhead stays what it is here, no fixed start-up "
+        f"counted (starting the cluster took {row['cluster_start_s'] or 0:.1f} s here; a "
+        f"machine of another CPU builds its own kernels once), and the inputs are "
+        f"made or read on the workers: shipping them from one client would move "
+        f"{s['input_gb']:.0f} GB.")
