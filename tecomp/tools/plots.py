@@ -405,7 +405,7 @@ def end_to_end(results: list[dict]):
 
 
 # -- (f) many inputs, many networks -------------------------------------------------------------
-BATCH_SYSTEMS = ("run_batch", "sequential", "torch-nchw", "torch-cl")
+BATCH_SYSTEMS = ("run_batch", "batched steps", "sequential", "torch-nchw", "torch-cl")
 COPY_MODES = ("sequential", "local", "dask")
 
 
@@ -415,6 +415,7 @@ def batch_table(rows: list[dict]) -> str:
         "network": "name", "inputs": "size", "precision": "dtype", "threads": "threads",
         **{f"{s} ms/input": (lambda r, s=s: r["per_input_ms"].get(s)) for s in BATCH_SYSTEMS},
         "sequential / run_batch": "speedup_over_sequential",
+        "sequential / batched steps": "steps_speedup",
         "run_batch / best torch": "run_batch_over_torch", "best torch": "best_torch",
         "largest error": lambda r: max(r["errors"].values()),
         "not run": lambda r: "; ".join(f"{k}: {v}" for k, v in r["skipped"].items()) or None})
@@ -444,7 +445,8 @@ def many_networks(rows: list[dict], copies: dict):
     _bars(left, groups, {s: [r["per_input_ms"].get(s) for r in rows] for s in BATCH_SYSTEMS})
     left.set_ylabel("ms per input (median)")
     left.set_title("one network, a batch of inputs")
-    left.legend(fontsize="small")
+    if rows:
+        left.legend(fontsize="small")
     modes = [m for m in COPY_MODES if m in copies["stats"]]
     compute = [1e3 * copies["compute_s"][m] / (1 if m == "sequential" else copies["workers"])
                for m in modes]
