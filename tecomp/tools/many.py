@@ -247,8 +247,14 @@ def measure_copies(number: int, workers: int, dtype: str, repeats: int, budget: 
     images = inputs(ex, number, dtype)
     seen: dict[str, list] = {}
 
-    def keep(name, results):
-        seen.setdefault(name, []).append([seconds for _, seconds in results])
+    def kept(name, run):  # every call notes the mean seconds its copies simulated
+        def call(**how):
+            results = run(**how)
+            seen.setdefault(name, []).append(statistics.fmean(s for _, s in results))
+            return results
+        return call
+
+    def stack(results):
         return np.stack([out for out, _ in results])
 
     def sequential():
@@ -263,11 +269,10 @@ def measure_copies(number: int, workers: int, dtype: str, repeats: int, budget: 
         return net.parallel_run(classify, number, max_processes=workers, progress=False,
                                 image=list(images), steps=ex.steps, **how)
 
-    makers = {"sequential": lambda: Runner("sequential", sequential,
-                                           lambda r: keep("sequential", r)),
-              "local": lambda: Runner("local", parallel, lambda r: keep("local", r))}
+    makers = {"sequential": lambda: Runner("sequential", kept("sequential", sequential), stack),
+              "local": lambda: Runner("local", kept("local", parallel), stack)}
     cluster = {}
-    makers["dask"] = lambda: _dask_runner(parallel, workers, keep, cluster)
+    makers["dask"] = lambda: _dask_runner(kept("dask", parallel), workers, stack, cluster)
     out = harness.measure(makers, expected(ex, images), ex.tolerance(dtype), repeats, budget,
                           required=("sequential", "local"))
     if out.aborted:
@@ -276,13 +281,14 @@ def measure_copies(number: int, workers: int, dtype: str, repeats: int, budget: 
            "threads": build.num_threads(), "errors": out.errors, "skipped": out.skipped,
            "stats": out.stats, "cluster_start_s": cluster.get("start_s"),
            "input_bytes": int(images[0].nbytes)}
-    # the compute seconds of the check call are those of a cold cache: the last ones count
-    row["compute_s"] = {k: statistics.median(v[-1]) for k, v in seen.items()}
+    # the mean simulation seconds of a copy, median over the timed calls (the first call,
+    # the check, runs on cold caches)
+    row["compute_s"] = {k: statistics.median(v[1:] or v) for k, v in seen.items()}
     row.update(overheads(row))
     return row
 
 
-def _dask_runner(parallel, workers: int, keep, cluster: dict) -> Runner:
+def _dask_runner(parallel, workers: int, stack, cluster: dict) -> Runner:
     try:
         from distributed import Client, LocalCluster
     except ImportError:
@@ -292,13 +298,13 @@ def _dask_runner(parallel, workers: int, keep, cluster: dict) -> Runner:
                          dashboard_address=":0")
     client = Client(local)
     cluster["start_s"] = time.perf_counter() - start
-    runner = Runner("dask", lambda: parallel(client=client), lambda r: keep("dask", r))
+    runner = Runner("dask", lambda: parallel(client=client), stack)
     runner.close = lambda: (client.close(), local.close())
     return runner
 
 
 def overheads(row: dict) -> dict:
-    """Seconds per copy from a `measure_copies` row: wall time over copies, the median
+    """Seconds per copy from a `measure_copies` row: wall time over copies, the mean
     compute (simulation) seconds of a copy, and the overhead per copy: (wall − copies ×
     compute / workers) / copies, what the wall time holds beyond the simulations, were they
     spread evenly over the workers (spawning, building and compiling each copy from the
