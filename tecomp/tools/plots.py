@@ -402,3 +402,59 @@ def end_to_end(results: list[dict]):
     right.set_title("compile time")
     right.legend(fontsize="small")
     return fig
+
+
+# -- (f) many inputs, many networks -------------------------------------------------------------
+BATCH_SYSTEMS = ("run_batch", "batched steps", "sequential", "torch-nchw", "torch-cl")
+COPY_MODES = ("sequential", "local", "dask")
+
+
+def batch_table(rows: list[dict]) -> str:
+    """Per-input ms of each system (`tools.many.batches` rows) and the ratios."""
+    return markdown_table(rows, {
+        "network": "name", "inputs": "size", "precision": "dtype", "threads": "threads",
+        **{f"{s} ms/input": (lambda r, s=s: r["per_input_ms"].get(s)) for s in BATCH_SYSTEMS},
+        "sequential / run_batch": "speedup_over_sequential",
+        "sequential / batched steps": "steps_speedup",
+        "run_batch / best torch": "run_batch_over_torch", "best torch": "best_torch",
+        "largest error": lambda r: max(r["errors"].values()),
+        "not run": lambda r: "; ".join(f"{k}: {v}" for k, v in r["skipped"].items()) or None})
+
+
+def copies_table(row: dict) -> str:
+    """Wall time, time and overhead per copy, speed-up (`tools.many.copies`)."""
+    rows = [{"mode": m, "wall_s": row["stats"][m]["median_ms"] / 1e3,
+             "per_copy_ms": 1e3 * row["per_copy_s"][m],
+             "compute_ms": 1e3 * row["compute_s"][m],
+             "overhead_ms": 1e3 * row["overhead_per_copy_s"][m],
+             "speedup": row["speedup"][m], "error": row["errors"].get(m)}
+            for m in COPY_MODES if m in row["stats"]]
+    return markdown_table(rows, {
+        "mode": "mode", "copies": lambda r: row["number"],
+        "workers": lambda r: 1 if r["mode"] == "sequential" else row["workers"],
+        "wall s": "wall_s", "ms per copy": "per_copy_ms",
+        "simulation ms per copy": "compute_ms", "overhead ms per copy": "overhead_ms",
+        "speed-up over sequential": "speedup", "largest error": "error"})
+
+
+def many_networks(rows: list[dict], copies: dict):
+    """Left: ms per input of each system on each network (log). Right: ms per copy,
+    simulation and overhead stacked, for each way of running the copies."""
+    fig, (left, right) = _grid(2, 2, width=6.0, height=4.0)
+    groups = [f"{r['name']}, {r['size']} inputs" for r in rows]
+    _bars(left, groups, {s: [r["per_input_ms"].get(s) for r in rows] for s in BATCH_SYSTEMS})
+    left.set_ylabel("ms per input (median)")
+    left.set_title("one network, a batch of inputs")
+    if rows:
+        left.legend(fontsize="small")
+    modes = [m for m in COPY_MODES if m in copies["stats"]]
+    compute = [1e3 * copies["compute_s"][m] / (1 if m == "sequential" else copies["workers"])
+               for m in modes]
+    overhead = [1e3 * copies["overhead_per_copy_s"][m] for m in modes]
+    right.bar(modes, compute, color="C0", label="simulation")
+    right.bar(modes, overhead, bottom=compute, color="C7", label="overhead")
+    right.set_ylabel("wall ms per copy")
+    right.set_title(f"E1, {copies['number']} copies on {copies['workers']} workers")
+    right.legend(fontsize="small")
+    right.grid(axis="y", alpha=0.3)
+    return fig

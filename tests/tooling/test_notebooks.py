@@ -13,7 +13,8 @@ from tecomp.tools import plots, scaling
 
 FOLDER = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = sorted(FOLDER.glob("*.ipynb"))
-EXPECTED = {"a_peers", "b_autotuning", "c_scaling", "d_precision", "e_end_to_end"}
+EXPECTED = {"a_peers", "b_autotuning", "c_scaling", "d_precision", "e_end_to_end",
+            "f_many_networks"}
 
 
 def _execute_script():
