@@ -13,6 +13,7 @@ through `parallel_run` (the network must then be a Network subclass, as there).
 """
 
 import itertools
+import weakref
 
 import numpy as np
 
@@ -43,7 +44,7 @@ def run_batch(net: Network, inputs: dict, duration: float, record=None,
     if backend is not None or client is not None or scheduler is not None:
         return _on_dask(net, values, duration, recorded, batch, backend, client, scheduler,
                         chunks, progress)
-    engine = Engine(net, batch=batch)
+    engine = _engine(net, batch)
     for (pop, name), value in values.items():
         for buffer in engine.state[pop][name]:
             buffer[...] = value
@@ -53,6 +54,31 @@ def run_batch(net: Network, inputs: dict, duration: float, record=None,
         for (pop, name), result in out.items():
             result[:, step] = engine.array(pop, name)
     return {given: out[key] for given, key in recorded.items()}
+
+
+# The batched engine of each compiled network, for one batch size: its buffers (hundreds of
+# MB for image batches) are made once and reset between calls.
+_ENGINES: "weakref.WeakKeyDictionary[Network, Engine]" = weakref.WeakKeyDictionary()
+
+
+def _engine(net: Network, batch: int) -> Engine:
+    """A batched engine at the network's initial state. A compiled network keeps its last
+    one (reset, its weights and parameters refreshed from the network's own compiled
+    buffers, where set() writes); a network still being described gets a new one."""
+    if net.engine is None:
+        return Engine(net, batch=batch)
+    engine = _ENGINES.get(net)
+    if engine is None or engine.batch != batch:
+        _ENGINES.pop(net, None)  # free the old buffers before making the new ones
+        engine = _ENGINES[net] = Engine(net, batch=batch)
+        return engine
+    engine.reset()
+    for proj, inputs in engine.inputs.items():
+        for name, buffer in inputs.items():
+            live = net.engine.inputs[proj].get(name)
+            if live is not None and live.shape == buffer.shape:
+                np.copyto(buffer, live)
+    return engine
 
 
 def _inputs(net: Network, inputs, who: str) -> tuple[dict, int]:

@@ -137,3 +137,18 @@ def test_sampled_knobs_of_batched_kernels_equal_the_kernel_per_element():
             for k in range(batch):
                 assert reference.relative_error(out[k], expected[k]) <= \
                     reference.tolerance("float64", spec.taps), (spec, knobs)
+
+
+def test_a_compiled_network_keeps_its_batched_engine_and_its_new_weights_count():
+    net = ann.Network()
+    src = net.create(3, ann.Neuron(parameters="r = 0.0"))
+    dst = net.create(3, ann.Neuron(equations="r = sum(exc)"))
+    proj = net.connect(src, dst, "exc").one_to_one(1.0)
+    net.compile(silent=True)
+    x = np.arange(6.0).reshape(2, 3)
+    first = ann.run_batch(net, {src: x}, 1.0, record=[dst])[dst]
+    proj.w = 3.0  # written into the compiled network: the next batch uses it
+    second = ann.run_batch(net, {src: x}, 1.0, record=[dst])[dst]
+    np.testing.assert_array_equal(second, 3.0 * first)
+    third = ann.run_batch(net, {src: x[:1]}, 1.0, record=[dst])[dst]  # another batch size
+    np.testing.assert_array_equal(third, second[:1])
