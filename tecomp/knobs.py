@@ -39,7 +39,9 @@ def _check(record, ints: tuple[str, ...], optional: tuple[str, ...], flags: tupl
 class WindowKnobs:
     """A Convolution or Pooling kernel: a register tile of `block` x `vector_width` outputs
     (block on `block_axis`, vector on `vector_axis`), parallel outer loops, unrolled taps,
-    and the padding algorithm (see lowering)."""
+    and the padding algorithm (see lowering). Or, with `tap_vector` > 1, that many partial
+    sums side by side over all the taps of a window much larger than the output (a read-out
+    layer), and no output tile."""
 
     vector_axis: int | None = None
     vector_width: int = 1
@@ -48,10 +50,15 @@ class WindowKnobs:
     parallel: bool = False
     unroll: bool = True
     inline_padding: bool = False
+    tap_vector: int = 1
 
     def __post_init__(self) -> None:
-        _check(self, ("vector_width", "block"), ("vector_axis", "block_axis"),
+        _check(self, ("vector_width", "block", "tap_vector"), ("vector_axis", "block_axis"),
                ("parallel", "unroll", "inline_padding"))
+        if self.tap_vector > 1 and (self.vector_axis is not None or self.block_axis not in
+                                    (None, 0) or self.inline_padding):
+            raise KnobError("WindowKnobs: tap_vector > 1 takes no vector_axis, no "
+                            "inline_padding, and blocks on axis 0 only (a batch)")
         if (self.vector_axis is None) != (self.vector_width == 1):
             raise KnobError(f"WindowKnobs: a vector_width > 1 needs a vector_axis and the other "
                             f"way round, got axis {self.vector_axis}, width {self.vector_width}")

@@ -66,6 +66,12 @@ def default_knobs(spec) -> Knobs:
         widths = [w for w in _widths(spec.size, spec.dtype) if w <= lanes(spec.dtype)]
         return UpdateKnobs(vector_width=widths[0] if widths else 1,
                            parallel=spec.size * len(spec.outputs) >= PARALLEL_MIN_WORK)
+    taps = _tap_vector(spec)
+    if taps:  # a read-out layer: vectors over the taps (B7-like, see schedule_taps)
+        block = 4 if spec.batch % 4 == 0 else 1  # 4 batch elements per filter load
+        return WindowKnobs(tap_vector=taps, block_axis=0 if block > 1 else None, block=block,
+                           parallel=math.prod(spec.post) * spec.taps >= PARALLEL_MIN_WORK,
+                           unroll=False)
     axis = _vector_axis(spec)
     widths = _widths(spec.post[axis], spec.dtype) if axis is not None else []
     # With the filters in the vector, a tile of 4 neighbouring positions reuses each weight
@@ -110,7 +116,27 @@ def candidates(spec) -> list[Knobs]:
             out.append(WindowKnobs(vector_axis=axis, vector_width=width,
                                    block_axis=block_axis, block=block, parallel=parallel,
                                    unroll=unroll, inline_padding=inline))
+    batch_blocks = [1, *(b for b in BLOCKS if spec.batch > 1 and spec.batch % b == 0)]
+    out += [WindowKnobs(tap_vector=w, parallel=p, unroll=False, block=b,
+                        block_axis=0 if b > 1 else None)
+            for w in _tap_widths(spec) for p in (False, True) for b in batch_blocks]
     return out
+
+
+def _tap_widths(spec: WindowSpec) -> list[int]:
+    """Partial sums over the taps (sums and means only: TVM splits no other reducer)."""
+    if spec.operation not in ("sum", "mean") or spec.taps < 64:
+        return []
+    return _widths(spec.taps, spec.dtype)
+
+
+def _tap_vector(spec: WindowSpec) -> int:
+    """One register of partial sums over the taps where a window is far larger than the
+    output it makes (E2's read-out: 10 filters of 32x32x32 over one position, 0.49 ms with
+    output tiles against 0.028 ms so): 0 where output tiles suit better."""
+    positions = math.prod(spec.positions) // spec.batch
+    widths = [w for w in _tap_widths(spec) if w <= lanes(spec.dtype)]
+    return widths[0] if widths and spec.taps >= 256 and spec.taps >= 8 * positions else 0
 
 
 def pre_strides(spec: WindowSpec) -> list[int | None]:
@@ -253,6 +279,9 @@ def schedule_window(sch: "s_tir.Schedule", spec: WindowSpec, knobs: WindowKnobs)
     """Loop order: parallel outer output loops, the window taps, then a register tile of
     `block` x `vector_width` outputs (block on `block_axis`, vector on `vector_axis`)."""
     _check_tile(spec, knobs)
+    if knobs.tap_vector > 1:
+        schedule_taps(sch, spec, knobs)
+        return
     # A batch large enough to share the threads runs each element's padded inputs inside its
     # own iteration, where they stay in cache, instead of padding the whole batch first.
     per_element = spec.batch >= num_threads() and knobs.parallel and \
@@ -315,6 +344,43 @@ def schedule_window(sch: "s_tir.Schedule", spec: WindowSpec, knobs: WindowKnobs)
         _parallel_outer(sch, outer, extents)
     if rk_loops:
         sch.decompose_reduction(block, rk_loops[0])
+
+
+def schedule_taps(sch: "s_tir.Schedule", spec: WindowSpec, knobs: WindowKnobs) -> None:
+    """`tap_vector` partial sums over the taps, flattened: each output is a dot product of
+    a window of pre values and a filter read in its own (contiguous) layout; the outputs
+    run in parallel."""
+    if spec.taps % knobs.tap_vector or spec.operation not in ("sum", "mean"):
+        raise KnobError(f"tap_vector {knobs.tap_vector} needs a sum or mean over a number of "
+                        f"taps it divides, got {spec.operation} over {spec.taps}")
+    if knobs.block > 1 and (spec.batch % knobs.block or spec.batch == 1):
+        raise KnobError(f"block {knobs.block} with tap_vector must divide a batch, got batch "
+                        f"{spec.batch}")
+    for name in _stage_names(sch):
+        if name.startswith(Stage.PADDED):
+            shape = tuple(_block_extents(sch, name))
+            widths = [w for w in _widths(shape[-1], spec.dtype) if w >= lanes(spec.dtype)]
+            _schedule_elementwise(sch, name, shape, widths[-1] if widths else 1,
+                                  knobs.parallel)
+        elif name == Stage.WEIGHTS:  # the filters are read in their own layout
+            sch.compute_inline(sch.get_sblock(name))
+    block = sch.get_sblock(Stage.OUTPUT)
+    n_out = len(spec.post)
+    taps = sch.get_loops(block)[n_out:]
+    fused = sch.fuse(*taps) if len(taps) > 1 else taps[0]
+    _, lanes_loop = sch.split(fused, [None, knobs.tap_vector])
+    partial = sch.rfactor(lanes_loop, n_out)
+    loops = sch.get_loops(partial)  # outputs..., tap blocks, lanes
+    outputs, tap_blocks, lane = loops[:n_out], loops[-2], loops[-1]
+    if knobs.block > 1:  # batch elements side by side: each filter vector loaded once
+        head, rows = sch.split(outputs[0], [None, knobs.block])
+        outputs = [head, *outputs[1:]]
+        sch.reorder(*outputs, tap_blocks, rows, lane)
+        sch.unroll(rows)
+    sch.vectorize(lane)
+    if knobs.parallel:
+        sch.parallel(sch.fuse(*outputs) if len(outputs) > 1 else outputs[0])
+    sch.decompose_reduction(partial, tap_blocks)
 
 
 def _check_tile(spec: WindowSpec, knobs: WindowKnobs) -> None:
