@@ -280,10 +280,9 @@ class Network(metaclass=_NetworkType):
         if self.engine is None:
             _warn_unused_targets(self)
             if budget and tuned:
-                from .plan import network_plan
-                from .tuning import tune_missing
+                from .tuning.search import specs_to_tune, tune_missing
 
-                tune_missing(network_plan(self).specs, budget, progress=not silent)
+                tune_missing(specs_to_tune(self), budget, progress=not silent)
             hints, kernels.HINTS = kernels.HINTS, kernels.HINTS and not silent
             try:
                 self.engine = Engine(self, tuned=tuned)

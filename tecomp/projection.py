@@ -24,8 +24,8 @@ import zlib
 
 import numpy as np
 
+from . import cache, constants
 from . import connectivity as patterns
-from . import constants
 from .connectivity import Connectivity
 from .distributions import RandomDistribution
 from .errors import (
@@ -51,6 +51,9 @@ MAX_MATRIX_BYTES = 1 << 30
 # all-to-all between whole populations).
 STORAGE_FORMATS = ("lil", "csr", "csr_scalar", "csr_vector", "ell", "ellr", "sell", "coo",
                    "bsr", "hyb", "dense")
+# The largest post x pre a projection of padded rows may also hold as whole rows with a mask
+# (a tuning choice between both; one byte per pair for the mask).
+MAX_MASKED_PAIRS = 1 << 26
 # Padded rows hold a multiple of this many synapses (vector widths divide it), so patterns
 # drawn with another seed mostly keep the same kernel (and its tuned record).
 ROW_MULTIPLE = 8
@@ -115,6 +118,8 @@ class Projection:
         self._layout = None
         self._single_weight = False
         self._format = None  # storage_format of the connector call under way
+        self._forced = False  # the layout was asked for (storage_format), not chosen
+        self._built = None  # the layout of the compiled kernel's arrays
         self._values: dict[str, np.ndarray] = {}  # parameters, before compile()
         pre_pop.network.add_projection(self)
 
@@ -401,6 +406,7 @@ class Projection:
             raise InvalidValueError(f"{who}: weight {problem}, the network's precision")
         self._delay_steps(pattern.delays, self.pre.network.dt, who)
         self._pattern, self._layout, self.connector_name = pattern, layout, connector
+        self._forced = self._format is not None
         self._single_weight = not multiple and not isinstance(weights, RandomDistribution | \
                                                                np.ndarray | list | tuple)
         self._values = {"w": pattern.weights}
@@ -465,10 +471,36 @@ class Projection:
                 if problem:
                     raise InvalidValueError(f"Projection {self.name}: {name} {problem}, the "
                                             "network's precision")
-        return MatrixSpec(self._layout, self.pre.size, self.post.size, self._row(pattern),
+        specs = [self._spec(layout, pattern, by, dtype) for layout in self.layouts()]
+        if len(specs) == 1:
+            return specs[0]
+        # both layouts hold this pattern: the one a tuned record says is faster, if any
+        timed = [(record.best_ms, spec) for spec in specs
+                 if (record := cache.lookup(spec)) is not None]
+        return min(timed, key=lambda t: t[0])[1] if timed else specs[0]
+
+    def layouts(self) -> tuple[str, ...]:
+        """The layouts this projection's kernel may take, its connector's first: padded rows
+        may also be whole rows with a mask (when the dense rows fit MAX_MASKED_PAIRS), a
+        tuning choice unless storage_format asked for one."""
+        if self._layout == "ell" and not self._forced and \
+                self.post.size * self.pre.size <= MAX_MASKED_PAIRS:
+            return ("ell", "masked")
+        return (self._layout,)
+
+    def layout_specs(self, dtype: str = "float64") -> list[MatrixSpec]:
+        """The kernel in each of its layouts (what a tuner times to choose between them)."""
+        pattern = self._connected(f"Projection {self.name}")
+        chosen = self.spec(dtype)
+        by = {LOCAL: chosen.synapse_vars[1:], POSTSYNAPTIC: chosen.dendrite_vars,
+              PROJECTION: chosen.projection_vars}
+        return [self._spec(layout, pattern, by, dtype) for layout in self.layouts()]
+
+    def _spec(self, layout: str, pattern: Connectivity, by: dict, dtype: str) -> MatrixSpec:
+        return MatrixSpec(layout, self.pre.size, self.post.size, self._row(pattern, layout),
                           self.operation, self.synapse_type.psp_tree, ("w", *by[LOCAL]),
                           by[POSTSYNAPTIC], by[PROJECTION],
-                          diagonal=self._layout == "dense" and self.pre is self.post and
+                          diagonal=layout == "dense" and self.pre is self.post and
                           pattern.nb_synapses < self.pre.size * self.post.size, dtype=dtype)
 
     def constant_names(self) -> tuple[str, ...]:
@@ -483,33 +515,35 @@ class Projection:
                                         f"net.constant({name!r}, value) (or ann.Constant)")
         return wanted
 
-    def _row(self, pattern: Connectivity) -> int:
-        if self._layout in ("dense", "masked"):
+    def _row(self, pattern: Connectivity, layout: str) -> int:
+        if layout in ("dense", "masked"):
             return self.pre.size
-        if self._layout == "one_to_one":
+        if layout == "one_to_one":
             return 1
         longest = int(pattern.counts.max(initial=0))
         return max(1, longest if longest <= ROW_MULTIPLE else
                    -(-longest // ROW_MULTIPLE) * ROW_MULTIPLE)
 
-    def _positions(self) -> np.ndarray:
+    def _positions(self, layout: str | None = None) -> np.ndarray:
         """Where each synapse (in pattern order) sits in the kernel's per-synapse arrays
-        (flat index)."""
+        (flat index), in `layout` (default: that of the compiled kernel)."""
+        layout = layout or self._built or self._layout
         pattern = self._pattern
         rows = pattern.rows()
-        if self._layout in ("dense", "masked"):
+        if layout in ("dense", "masked"):
             return rows * self.pre.size + pattern.pre_ranks
-        if self._layout == "one_to_one":
+        if layout == "one_to_one":
             return rows
         within = np.arange(pattern.nb_synapses) - np.repeat(pattern.indptr[:-1], pattern.counts)
-        return rows * self._row(pattern) + within
+        return rows * self._row(pattern, layout) + within
 
     def kernel_inputs(self) -> dict[str, np.ndarray]:
         """The kernel's arguments after the pre and post variables, in order (float64
         arrays are cast to the network's precision; int32 ones stay int32)."""
-        spec = self.spec()
+        spec = self.spec(self.pre.network.dtype)
         pattern = self._pattern
-        positions = self._positions()
+        self._built = spec.layout  # what get() and set() index from now on
+        positions = self._positions(spec.layout)
         inputs = {}
         for name in spec.synapse_vars:
             values = np.zeros(math.prod(spec.synapse_shape))

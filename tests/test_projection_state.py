@@ -283,3 +283,39 @@ def test_dense_storage_of_a_sparse_pattern_equals_padded_rows(operation):
     a, b = (fresh.create(4, ann.Neuron(parameters="r = 0.0")) for _ in range(2))
     with pytest.raises(ann.InvalidValueError, match="storage_format must be None or one of"):
         ann.Projection(a, b, "exc").fixed_probability(0.5, 1.0, storage_format="xyz")
+
+
+def test_the_layout_of_padded_rows_is_a_tuning_choice(tmp_path, monkeypatch):
+    """A pattern in padded rows may also be held as whole rows with a mask; with records of
+    both, compile() takes the faster, and results, get() and set() do not change."""
+    from tecomp import cache, schedules
+
+    monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
+    outputs = []
+    for faster in (None, "masked", "ell"):
+        net = ann.Network(seed=4)
+        pre = net.create(30, ann.Neuron(parameters="r = 0.0"))
+        post = net.create(20, ann.Neuron(equations="r = sum(exc)"))
+        pre.r = np.linspace(0.0, 1.0, 30)
+        proj = net.connect(pre, post, "exc").fixed_probability(0.4, ann.Uniform(0, 1))
+        assert proj.layouts() == ("ell", "masked")
+        ell, masked = proj.layout_specs()
+        if faster is not None:  # records that make `faster` the faster layout
+            for spec in (ell, masked):
+                ms = 1.0 if spec.layout == faster else 2.0
+                cache.save(spec, schedules.default_knobs(spec), ms, ms, [])
+        assert proj.spec().layout == (faster or "ell")
+        net.compile(silent=True)
+        net.simulate(1)
+        weights = proj.w
+        proj.set({"w": [[2 * w for w in row] for row in weights]})
+        net.simulate(1)
+        outputs.append((np.array(post.r), proj.w))
+    for result in outputs[1:]:
+        np.testing.assert_allclose(result[0], outputs[0][0], rtol=1e-12)
+        assert result[1] == outputs[0][1]
+    forced = ann.Network(seed=4)
+    a, b = forced.create(30, ann.Neuron(parameters="r = 0.0")), forced.create(20, ann.Neuron(
+        parameters="r = 0.0"))
+    assert forced.connect(a, b, "exc").fixed_probability(
+        0.4, 1.0, storage_format="csr").layouts() == ("ell",)

@@ -197,9 +197,20 @@ def tune(net, trials: int = 64, seconds: float = 120.0, threads: int | None = No
          progress: bool = True, folder: Path | None = None,
          metaschedule: int = 0) -> list[TuneResult]:
     """Tune every kernel of a network, before or after compile(); a network compiled
-    afterwards uses the tuned schedules."""
-    return tune_specs(plan.network_plan(net).specs, trials, seconds, threads, progress,
-                      folder, metaschedule)
+    afterwards uses the tuned schedules (and, for a projection that may take several
+    layouts, the faster layout)."""
+    return tune_specs(specs_to_tune(net), trials, seconds, threads, progress, folder,
+                      metaschedule)
+
+
+def specs_to_tune(net) -> list:
+    """The kernels of a network, plus every other layout its projections may take."""
+    specs = plan.network_plan(net).specs
+    for proj in net.projections:
+        for spec in getattr(proj, "layout_specs", lambda dtype: [])(net.dtype):
+            if spec not in specs:
+                specs.append(spec)
+    return specs
 
 
 def tune_missing(specs: list, seconds: float, threads: int | None = None,
