@@ -37,7 +37,8 @@ def _tensors(spec: WindowSpec | NeuronSpec, knobs: Knobs | None = None) -> list:
         inputs, output = lowering.matrix(spec)
         return [*inputs, output]
     inline = isinstance(knobs, WindowKnobs) and knobs.inline_padding
-    inputs, output = lowering.window(spec, inline_padding=inline)
+    groups = isinstance(knobs, WindowKnobs) and knobs.filter_groups
+    inputs, output = lowering.window(spec, inline_padding=inline, filter_groups=groups)
     return [*inputs, output]
 
 

@@ -41,7 +41,9 @@ class WindowKnobs:
     (block on `block_axis`, vector on `vector_axis`), parallel outer loops, unrolled taps,
     and the padding algorithm (see lowering). Or, with `tap_vector` > 1, that many partial
     sums side by side over all the taps of a window much larger than the output (a read-out
-    layer), and no output tile."""
+    layer), and no output tile. `filter_groups` (filters of several sizes) chooses the
+    algorithm: one bank per size, each with its own window, then their outputs side by
+    side, instead of one bank padded to the largest size."""
 
     vector_axis: int | None = None
     vector_width: int = 1
@@ -51,10 +53,15 @@ class WindowKnobs:
     unroll: bool = True
     inline_padding: bool = False
     tap_vector: int = 1
+    filter_groups: bool = False
 
     def __post_init__(self) -> None:
         _check(self, ("vector_width", "block", "tap_vector"), ("vector_axis", "block_axis"),
-               ("parallel", "unroll", "inline_padding"))
+               ("parallel", "unroll", "inline_padding", "filter_groups"))
+        if self.filter_groups and (self.vector_axis is not None or self.block_axis is not None
+                                   or self.inline_padding or self.tap_vector > 1):
+            raise KnobError("WindowKnobs: filter_groups schedules each bank of one size with "
+                            "its own defaults; it takes no tile, tap_vector or inline_padding")
         if self.tap_vector > 1 and (self.vector_axis is not None or self.block_axis not in
                                     (None, 0) or self.inline_padding):
             raise KnobError("WindowKnobs: tap_vector > 1 takes no vector_axis, no "

@@ -37,7 +37,7 @@ from .expr import (
     names,
     substitute,
 )
-from .specs import MatrixSpec, NeuronSpec, WindowSpec
+from .specs import MatrixSpec, NeuronSpec, WindowSpec, filter_groups
 from .stages import REDUCE_BLOCK, Stage
 
 _CALLS = FUNCTIONS | {ITE.name: ITE} | CASTS
@@ -127,31 +127,44 @@ def split_psp(psp: Expr) -> tuple[Expr, dict[str, Expr]]:
     return term, {name: e for e, name in hoisted.items()}
 
 
-def window(spec: WindowSpec, inline_padding: bool = False):
+def window(spec: WindowSpec, inline_padding: bool = False, filter_groups: bool = False, *,
+           shared: tuple | None = None, prefix: str = ""):
     """TE for a Convolution or Pooling. Returns (inputs, output) for `create_prim_func`.
 
     Inputs: one placeholder per pre variable of the psp (pre shape), then the weights, then
     the subsampling table (int32, one row of pre coordinates per centre), then for a bank of
     several sizes the tap mask and the filters' scales (`specs.tap_inputs`), then one (1,)
     value per Constant the psp reads. With `inline_padding`, taps test their own range
-    (`likely` conditions, for loop partitioning) instead of reading a padded stage.
+    (`likely` conditions, for loop partitioning) instead of reading a padded stage. With
+    `filter_groups`, a bank of several sizes is one bank per size (stages prefixed `g<k>_`,
+    their filters gathered from the padded bank), side by side in `Y`; the mask and scales
+    are then unused. `shared` and `prefix` are for those banks: the placeholders they read
+    and the prefix of their stage names.
     """
     dtype = spec.dtype
-    constants = {c: te.placeholder((1,), dtype, f"one_{c}") for c in spec.constants}
-    pre_x = {v: te.placeholder(spec.pre, dtype, f"pre_{v}") for v in spec.pre_vars}
-    weights = None if spec.weights is None else te.placeholder(spec.weights, dtype, "weights")
-    table = (te.placeholder((math.prod(spec.positions), len(spec.pre)), "int32", "centres")
-             if spec.table else None)
+    if shared is None:
+        constants = {c: te.placeholder((1,), dtype, f"one_{c}") for c in spec.constants}
+        pre_x = {v: te.placeholder(spec.pre, dtype, f"pre_{v}") for v in spec.pre_vars}
+        weights = None if spec.weights is None else \
+            te.placeholder(spec.weights, dtype, "weights")
+        table = (te.placeholder((math.prod(spec.positions), len(spec.pre)), "int32",
+                                "centres") if spec.table else None)
+    else:
+        constants, pre_x, weights, table = shared
     filters = len(spec.footprints or ())
     mask = te.placeholder(spec.window + (filters,), dtype, "tap_mask") if spec.masked else None
     per_filter = te.placeholder((filters,), dtype, "filter_scale") if spec.scaled else None
+    inputs = [pre_x[v] for v in spec.pre_vars] + [t for t in (weights, table, mask, per_filter)
+                                                   if t is not None] + list(constants.values())
+    if filter_groups and spec.footprints is not None:
+        return inputs, _filter_groups(spec, inline_padding, (constants, pre_x, weights, table))
     term, hoisted = split_psp(spec.psp)
     reach = [(0, 0) if inline_padding else spec.reach(a) for a in range(len(spec.pre))]
-    sources = _input_stages(spec, pre_x, hoisted, reach)
+    sources = _input_stages(spec, pre_x, hoisted, reach, prefix)
     if spec.bank:  # filters innermost: the filter loop can be vectorised
         n = len(spec.window)
         wt = te.compute(spec.window + spec.weights[:1],
-                        lambda *i: weights[(i[n],) + i[:n]], name=Stage.WEIGHTS)
+                        lambda *i: weights[(i[n],) + i[:n]], name=prefix + Stage.WEIGHTS)
     rk = [te.reduce_axis((0, k), f"rk{a}") for a, k in enumerate(spec.window)]
     reducer = _reducer(spec.operation, dtype)
     scale = tirx.const(1.0 / spec.taps, dtype)
@@ -187,10 +200,41 @@ def window(spec: WindowSpec, inline_padding: bool = False):
             value = value * (scale if per_filter is None else per_filter[out[-1]])
         return reducer(value, axis=rk) if rk else value
 
-    output = te.compute(spec.post, body, name=Stage.OUTPUT)
-    inputs = [pre_x[v] for v in spec.pre_vars] + [t for t in (weights, table, mask, per_filter)
-                                                   if t is not None] + list(constants.values())
+    output = te.compute(spec.post, body, name=prefix + Stage.OUTPUT)
     return inputs, output
+
+
+def _filter_groups(spec: WindowSpec, inline_padding: bool, shared: tuple):
+    """`Y` of a bank of several sizes as one bank per size (see `window`)."""
+    constants, pre_x, weights, table = shared
+    parts = []
+    for k, (group, members) in enumerate(filter_groups(spec)):
+        chosen = te.compute(group.weights, _gather(weights, members, spec.offsets(members[0])),
+                            name=f"g{k}_{Stage.GATHER}")
+        _, output = window(group, inline_padding, shared=(constants, pre_x, chosen, table),
+                           prefix=f"g{k}_")
+        parts.append((members, output))
+
+    def side_by_side(*out):
+        value = None
+        for members, output in parts:
+            for j, f in enumerate(members):
+                part = output[(*out[:-1], j)]
+                value = part if value is None else tirx.Select(out[-1] == f, part, value)
+        return value
+
+    return te.compute(spec.post, side_by_side, name=Stage.OUTPUT)
+
+
+def _gather(weights, members: tuple[int, ...], offsets: tuple[int, ...]):
+    """fcompute of one size's filters, cut from the padded bank."""
+    def stage(j, *taps):
+        f = j + members[0] if members == tuple(range(members[0], members[-1] + 1)) else \
+            functools.reduce(lambda chosen, item: tirx.Select(j == item[0], item[1], chosen),
+                             enumerate(members), tirx.const(members[0], "int32"))
+        return weights[(f, *(o + t for o, t in zip(offsets, taps, strict=True)))]
+
+    return stage
 
 
 def matrix(spec: MatrixSpec):
@@ -304,7 +348,8 @@ def _pre_stage(expr: Expr, pre_x: dict, dtype: str):
     return lambda *j: to_te(expr, lambda node: pre_x[node[1]][j], dtype)
 
 
-def _input_stages(spec: WindowSpec, pre_x: dict, hoisted: dict[str, Expr], reach) -> dict:
+def _input_stages(spec: WindowSpec, pre_x: dict, hoisted: dict[str, Expr], reach,
+                  prefix: str = "") -> dict:
     """The tensor each pre leaf of the term reads, padded by `reach` on each axis."""
     padded = any(lo or hi for lo, hi in reach)
     shape = tuple(n + lo + hi for n, (lo, hi) in zip(spec.pre, reach, strict=True))
@@ -315,7 +360,7 @@ def _input_stages(spec: WindowSpec, pre_x: dict, hoisted: dict[str, Expr], reach
             sources[name] = pre_x[expr[1]]
         else:
             sources[name] = te.compute(shape, _padded_stage(spec, expr, pre_x, reach, padded),
-                                       name=Stage.PADDED + name)
+                                       name=prefix + Stage.PADDED + name)
     return sources
 
 

@@ -6,6 +6,7 @@ its elements accumulated in registers, and small windows are unrolled. A tuner r
 defaults with measured ones; every knob value drawn from `knob_space(spec)` is valid.
 """
 
+import dataclasses
 import itertools
 import math
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from .stages import REDUCE_BLOCK, Stage
 
 if TYPE_CHECKING:  # choosing knobs needs no TVM; applying them gets a schedule
     from tvm import s_tir
-from .specs import MatrixSpec, NeuronSpec, WindowSpec
+from .specs import MatrixSpec, NeuronSpec, WindowSpec, filter_groups
 
 TEMPLATE_VERSION = 1
 # Below this many multiply-adds a kernel runs faster on one thread than it takes to wake two.
@@ -66,6 +67,9 @@ def default_knobs(spec) -> Knobs:
         widths = [w for w in _widths(spec.size, spec.dtype) if w <= lanes(spec.dtype)]
         return UpdateKnobs(vector_width=widths[0] if widths else 1,
                            parallel=spec.size * len(spec.outputs) >= PARALLEL_MIN_WORK)
+    if spec.footprints is not None:  # one bank per size: measured faster, see specs
+        return WindowKnobs(filter_groups=True,
+                           parallel=math.prod(spec.post) * spec.taps >= PARALLEL_MIN_WORK)
     taps = _tap_vector(spec)
     if taps:  # a read-out layer: vectors over the taps (B7-like, see schedule_taps)
         block = 4 if spec.batch % 4 == 0 else 1  # 4 batch elements per filter load
@@ -116,6 +120,8 @@ def candidates(spec) -> list[Knobs]:
             out.append(WindowKnobs(vector_axis=axis, vector_width=width,
                                    block_axis=block_axis, block=block, parallel=parallel,
                                    unroll=unroll, inline_padding=inline))
+    if spec.footprints is not None:
+        out += [WindowKnobs(filter_groups=True, parallel=p) for p in (False, True)]
     batch_blocks = [1, *(b for b in BLOCKS if spec.batch > 1 and spec.batch % b == 0)]
     out += [WindowKnobs(tap_vector=w, parallel=p, unroll=False, block=b,
                         block_axis=0 if b > 1 else None)
@@ -275,26 +281,31 @@ def _schedule_elementwise(sch, block: str, shape: tuple[int, ...], width: int,
         _parallel_outer(sch, loops, list(shape))
 
 
-def schedule_window(sch: "s_tir.Schedule", spec: WindowSpec, knobs: WindowKnobs) -> None:
+def schedule_window(sch: "s_tir.Schedule", spec: WindowSpec, knobs: WindowKnobs,
+                    prefix: str = "") -> None:
     """Loop order: parallel outer output loops, the window taps, then a register tile of
-    `block` x `vector_width` outputs (block on `block_axis`, vector on `vector_axis`)."""
+    `block` x `vector_width` outputs (block on `block_axis`, vector on `vector_axis`).
+    `prefix`: that of the stage names (one bank of filter groups, see lowering.window)."""
     _check_tile(spec, knobs)
+    if knobs.filter_groups:
+        schedule_groups(sch, spec, knobs)
+        return
     if knobs.tap_vector > 1:
-        schedule_taps(sch, spec, knobs)
+        schedule_taps(sch, spec, knobs, prefix)
         return
     # A batch large enough to share the threads runs each element's padded inputs inside its
     # own iteration, where they stay in cache, instead of padding the whole batch first.
     per_element = spec.batch >= num_threads() and knobs.parallel and \
         0 not in (knobs.block_axis, knobs.vector_axis)
-    padded = [n for n in _stage_names(sch) if n.startswith(Stage.PADDED)]
+    padded = [n for n in _stage_names(sch) if n.startswith(prefix + Stage.PADDED)]
     for name in [] if per_element else padded:
-        if name.startswith(Stage.PADDED):
+        if name.startswith(prefix + Stage.PADDED):
             shape = tuple(_block_extents(sch, name))
             # whole registers only: LLVM vectorises odd-sized rows better than short vectors
             widths = [w for w in _widths(shape[-1], spec.dtype) if w >= lanes(spec.dtype)]
             _schedule_elementwise(sch, name, shape, widths[-1] if widths else 1,
                                   knobs.parallel)
-    block = sch.get_sblock(Stage.OUTPUT)
+    block = sch.get_sblock(prefix + Stage.OUTPUT)
     loops = sch.get_loops(block)
     n_out = len(spec.post)
     rk_loops = loops[n_out:]
@@ -346,7 +357,20 @@ def schedule_window(sch: "s_tir.Schedule", spec: WindowSpec, knobs: WindowKnobs)
         sch.decompose_reduction(block, rk_loops[0])
 
 
-def schedule_taps(sch: "s_tir.Schedule", spec: WindowSpec, knobs: WindowKnobs) -> None:
+def schedule_groups(sch: "s_tir.Schedule", spec: WindowSpec, knobs: WindowKnobs) -> None:
+    """Filters of several sizes as one bank per size: each with the defaults of its own
+    geometry (parallel as `knobs` says), then the outputs side by side."""
+    if spec.footprints is None:
+        raise KnobError("filter_groups is for a bank of filters of several sizes")
+    for k, (group, _) in enumerate(filter_groups(spec)):
+        sch.compute_inline(sch.get_sblock(f"g{k}_{Stage.GATHER}"))
+        own = dataclasses.replace(default_knobs(group), parallel=knobs.parallel)
+        schedule_window(sch, group, own, prefix=f"g{k}_")
+    _schedule_elementwise(sch, Stage.OUTPUT, spec.post, 1, knobs.parallel)
+
+
+def schedule_taps(sch: "s_tir.Schedule", spec: WindowSpec, knobs: WindowKnobs,
+                  prefix: str = "") -> None:
     """`tap_vector` partial sums over the taps, flattened: each output is a dot product of
     a window of pre values and a filter read in its own (contiguous) layout; the outputs
     run in parallel."""
@@ -357,14 +381,14 @@ def schedule_taps(sch: "s_tir.Schedule", spec: WindowSpec, knobs: WindowKnobs) -
         raise KnobError(f"block {knobs.block} with tap_vector must divide a batch, got batch "
                         f"{spec.batch}")
     for name in _stage_names(sch):
-        if name.startswith(Stage.PADDED):
+        if name.startswith(prefix + Stage.PADDED):
             shape = tuple(_block_extents(sch, name))
             widths = [w for w in _widths(shape[-1], spec.dtype) if w >= lanes(spec.dtype)]
             _schedule_elementwise(sch, name, shape, widths[-1] if widths else 1,
                                   knobs.parallel)
-        elif name == Stage.WEIGHTS:  # the filters are read in their own layout
+        elif name == prefix + Stage.WEIGHTS:  # the filters are read in their own layout
             sch.compute_inline(sch.get_sblock(name))
-    block = sch.get_sblock(Stage.OUTPUT)
+    block = sch.get_sblock(prefix + Stage.OUTPUT)
     n_out = len(spec.post)
     taps = sch.get_loops(block)[n_out:]
     fused = sch.fuse(*taps) if len(taps) > 1 else taps[0]

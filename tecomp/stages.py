@@ -15,6 +15,7 @@ class Stage:
     UPDATE = "update"  # a population update (one loop nest, one output per variable)
     REDUCE = "reduce_"  # prefix of a population-wide operation's stages: reduce_0, ...
     FINISH = "finish"  # a regular projection's mean division and empty rows, after `Y`
+    GATHER = "GW"  # one size's filters cut from a padded bank (g0_GW, g1_GW, ...)
 
 
 # The main part of a population-wide reduction covers a multiple of this many neurons (see

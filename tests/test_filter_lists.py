@@ -312,3 +312,30 @@ def test_save_and_load_a_list_projection(tmp_path, rng):
     ann.load(tmp_path / "state.npz")
     for mine, saved in zip(proj.weights, filters, strict=True):
         np.testing.assert_array_equal(mine, saved)
+
+
+@pytest.mark.parametrize("operation", ["sum", "max", "min", "mean"])
+def test_one_bank_per_size_equals_the_padded_bank(operation):
+    """The two algorithms of a bank of several sizes (knob filter_groups) agree."""
+    rng = np.random.default_rng(11)
+    net = ann.Network()
+    pre = net.create((9, 10), ann.Neuron(parameters="r = 0.0"))
+    post = net.create((9, 10, 5), ann.Neuron(equations="r = sum(exc)"))
+    filters = [rng.standard_normal((k, j)) for k, j in ((3, 3), (1, 5), (3, 3), (2, 2),
+                                                         (1, 5))]
+    proj = Convolution(pre, post, "exc", operation=operation, psp="w * pre.r + 0.5")
+    proj.connect_filters(filters, padding=0.25)
+    spec = proj.spec()
+    assert schedules.default_knobs(spec).filter_groups
+    inputs = [build.aligned_copy(v, "float64") for v in proj.kernel_inputs().values()]
+    x = build.aligned_copy(rng.random((9, 10)), "float64")
+    results = []
+    for knobs in schedules.candidates(spec):
+        if knobs.parallel and knobs.vector_axis is None and knobs.block_axis is None and \
+                not knobs.inline_padding and knobs.tap_vector == 1:
+            out = build.aligned_empty(spec.post, "float64")
+            kernels.compile_kernel(spec, knobs)(x, *inputs, out)
+            results.append((knobs.filter_groups, out))
+    assert {groups for groups, _ in results} == {False, True}
+    for _, out in results[1:]:
+        np.testing.assert_allclose(out, results[0][1], rtol=1e-12, atol=1e-12)
