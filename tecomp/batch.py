@@ -18,11 +18,11 @@ import weakref
 import numpy as np
 
 from .engine import Engine
-from .errors import InvalidTypeError, InvalidValueError
+from .errors import InvalidTypeError, InvalidValueError, UnknownAttributeError
 from .network import Network
 from .population import Population
 from .runtime import cores
-from .values import LARGEST, array, show
+from .values import LARGEST, array, physical_memory, show, size_of
 
 
 def run_batch(net: Network, inputs: dict, duration: float, record=None,
@@ -41,6 +41,7 @@ def run_batch(net: Network, inputs: dict, duration: float, record=None,
     values, batch = _inputs(net, inputs, who)
     recorded = _record(net, record, who)
     steps = net._steps(duration, who)
+    _check_memory(net, batch, steps, recorded, who)
     if backend is not None or client is not None or scheduler is not None:
         return _on_dask(net, values, duration, recorded, batch, backend, client, scheduler,
                         chunks, progress)
@@ -88,6 +89,9 @@ def _inputs(net: Network, inputs, who: str) -> tuple[dict, int]:
     values, batch = {}, None
     for key, value in inputs.items():
         pop, name = _key(net, key, who, "inputs")
+        if (pop, name) in values:
+            raise InvalidValueError(f"{who}: inputs give {pop.name}.{name} twice (a population "
+                                    "stands for its r)")
         if name in pop.neuron.shared:
             raise InvalidValueError(f"{who}: {pop.name}.{name} is one value for the whole "
                                     "population; a batch gives each neuron its own value")
@@ -110,10 +114,27 @@ def _values(value, who: str, what: str, dtype: str) -> np.ndarray:
     when something is wrong)."""
     if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
         return array(value, who, what, dtype=dtype)
-    # one pass: the largest magnitude is NaN or inf when any value is
-    if value.dtype.kind == "f" and value.size and not np.abs(value).max() <= LARGEST[dtype]:
+    # one pass per batch element (no copy of the whole batch): the largest magnitude is NaN
+    # or inf when any value is
+    if value.dtype.kind == "f" and value.size and value.ndim and not all(
+            np.abs(part).max(initial=0.0) <= LARGEST[dtype] for part in value):
         return array(value, who, what, dtype=dtype)  # raises, naming the first bad value
     return value
+
+
+def _check_memory(net: Network, batch: int, steps: int, recorded: dict, who: str) -> None:
+    """A batch that cannot fit is refused before anything is allocated: the batched
+    network's buffers (every attribute twice, of every population) and the recordings."""
+    itemsize = 4 if net.dtype == "float32" else 8
+    state = sum(2 * pop.size * len(pop.attributes) for pop in net.populations) * itemsize
+    records = sum(pop.size for pop, _ in recorded.values()) * steps * 8
+    need = batch * (state + records)
+    memory = physical_memory()
+    if memory is not None and need > memory:
+        raise InvalidValueError(f"{who}: {batch} inputs over {steps} steps need about "
+                                f"{size_of(need)} (the batched network and the recordings), "
+                                f"more than this machine's memory ({size_of(memory)}); run "
+                                "smaller batches, or record fewer populations")
 
 
 def _record(net: Network, record, who: str) -> dict:
@@ -134,7 +155,12 @@ def _key(net: Network, key, who: str, what: str) -> tuple[Population, str]:
     if not isinstance(pop, Population) or pop.network is not net:
         raise InvalidValueError(f"{who}: each key of {what} must be a population of this "
                                 f"network or a (population, attribute) pair, got {show(key)}")
-    pop.check_attribute(name, who)
+    if not isinstance(name, str) or name not in pop.attributes:
+        raise UnknownAttributeError(f"{who}: population {pop.name} has no attribute "
+                                    f"{show(name)}; it has {', '.join(pop.attributes)}"
+                                    + (" (run_batch records attributes, not sum(target))"
+                                       if isinstance(name, str) and name.startswith("sum(")
+                                       else ""))
     return pop, name
 
 

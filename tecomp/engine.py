@@ -266,7 +266,7 @@ class Engine:
         if not self._guard.acquire(blocking=False):
             other = getattr(self._runner, "name", "another thread")
             raise NetworkStateError(
-                f"simulate: thread {threading.current_thread().name!r} cannot step this "
+                f"thread {threading.current_thread().name!r} cannot step this "
                 f"network while thread {other!r} steps it; use one network per thread "
                 "(separate networks run in parallel)")
         self._runner = threading.current_thread()

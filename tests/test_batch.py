@@ -70,13 +70,13 @@ def test_record_pairs_default_and_inputs_of_another_attribute():
 
 def test_bad_batches_are_refused_before_anything_runs():
     net = ann.Network()
-    a = net.create((2, 2), ann.Neuron(parameters="r = 0.0\ntau = 1.0 : population"))
+    a = net.create((2, 2), ann.Neuron(parameters="r = 0.0\ng = 0.0\ntau = 1.0 : population"))
     net.create(3, ann.Neuron(equations="r = mean(r) + 1"))
     other = ann.Network().create(2, ann.Neuron(parameters="r = 0.0"))
     with pytest.raises(ann.InvalidValueError, match=r"shape \(B, \*\(2, 2\)\)"):
         ann.run_batch(net, {a: np.zeros((2, 2))}, 1.0)
     with pytest.raises(ann.InvalidValueError, match="same batch size"):
-        ann.run_batch(net, {a: np.zeros((2, 2, 2)), (a, "r"): np.zeros((3, 2, 2))}, 1.0)
+        ann.run_batch(net, {a: np.zeros((2, 2, 2)), (a, "g"): np.zeros((3, 2, 2))}, 1.0)
     with pytest.raises(ann.InvalidValueError, match="one value for the whole population"):
         ann.run_batch(net, {(a, "tau"): np.zeros((2, 2, 2))}, 1.0)
     with pytest.raises(ann.InvalidValueError, match="population of this network"):
@@ -152,3 +152,18 @@ def test_a_compiled_network_keeps_its_batched_engine_and_its_new_weights_count()
     np.testing.assert_array_equal(second, 3.0 * first)
     third = ann.run_batch(net, {src: x[:1]}, 1.0, record=[dst])[dst]  # another batch size
     np.testing.assert_array_equal(third, second[:1])
+
+
+def test_a_batch_too_big_or_given_twice_is_refused_before_anything_is_allocated():
+    net = ann.Network()
+    src = net.create((6, 6), ann.Neuron(parameters="r = 0.0"))
+    dst = net.create((6, 6), ann.Neuron(equations="r = sum(exc)"))
+    net.connect(src, dst, "exc").one_to_one(1.0)
+    huge = np.broadcast_to(np.zeros((1, 6, 6)), (10**9, 6, 6))  # no memory of its own
+    with pytest.raises(ann.InvalidValueError, match="more than this machine's memory"):
+        ann.run_batch(net, {src: huge}, 1.0, record=[dst])
+    x = np.zeros((2, 6, 6))
+    with pytest.raises(ann.InvalidValueError, match="twice"):
+        ann.run_batch(net, {src: x, (src, "r"): x + 1}, 1.0)
+    with pytest.raises(ann.UnknownAttributeError, match=r"population .* not sum\(target\)"):
+        ann.run_batch(net, {src: x}, 1.0, record=[(dst, "sum(exc)")])
