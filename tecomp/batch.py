@@ -42,6 +42,8 @@ def run_batch(net: Network, inputs: dict, duration: float, record=None,
     recorded = _record(net, record, who)
     steps = net._steps(duration, who)
     _check_memory(net, batch, steps, recorded, who)
+    for (pop, name), value in values.items():
+        _check_values(value, who, f"inputs[{pop.name}.{name}]", net.dtype)
     if backend is not None or client is not None or scheduler is not None:
         return _on_dask(net, values, duration, recorded, batch, backend, client, scheduler,
                         chunks, progress)
@@ -95,7 +97,8 @@ def _inputs(net: Network, inputs, who: str) -> tuple[dict, int]:
         if name in pop.neuron.shared:
             raise InvalidValueError(f"{who}: {pop.name}.{name} is one value for the whole "
                                     "population; a batch gives each neuron its own value")
-        data = _values(value, who, f"inputs[{pop.name}.{name}]", net.dtype)
+        data = value if isinstance(value, np.ndarray) and value.dtype.kind in "fiu" else \
+            array(value, who, f"inputs[{pop.name}.{name}]", dtype=net.dtype)
         if data.ndim != len(pop.geometry) + 1 or data.shape[1:] != pop.geometry or \
                 not data.shape[0]:
             raise InvalidValueError(f"{who}: inputs[{pop.name}.{name}] must have the shape "
@@ -108,18 +111,17 @@ def _inputs(net: Network, inputs, who: str) -> tuple[dict, int]:
     return values, batch
 
 
-def _values(value, who: str, what: str, dtype: str) -> np.ndarray:
-    """An array of real numbers that fit the network's precision, checked in as few passes
-    as a batch of images deserves (the general checker, `values.array`, gives the message
-    when something is wrong)."""
-    if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
-        return array(value, who, what, dtype=dtype)
-    # one pass per batch element (no copy of the whole batch): the largest magnitude is NaN
-    # or inf when any value is
-    if value.dtype.kind == "f" and value.size and value.ndim and not all(
-            np.abs(part).max(initial=0.0) <= LARGEST[dtype] for part in value):
-        return array(value, who, what, dtype=dtype)  # raises, naming the first bad value
-    return value
+def _check_values(value: np.ndarray, who: str, what: str, dtype: str) -> None:
+    """Real numbers that fit the network's precision, checked in one pass over slices of a
+    few MB (no copy of the whole batch); the general checker, `values.array`, gives the
+    message when something is wrong."""
+    if value.dtype.kind != "f" or not value.size:
+        return
+    step = max(1, (1 << 22) // max(1, value[0].size))
+    for start in range(0, len(value), step):
+        part = value[start:start + step]
+        if not np.abs(part).max() <= LARGEST[dtype]:  # NaN or inf make it false
+            array(part, who, what, dtype=dtype)  # raises, naming the first bad value
 
 
 def _check_memory(net: Network, batch: int, steps: int, recorded: dict, who: str) -> None:
