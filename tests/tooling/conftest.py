@@ -1,5 +1,7 @@
 """Every test of this folder (the tooling wing: benchmark, notebooks, demo, command lines)
-carries the `tooling` marker, so the core's tests run alone with -m 'not tooling'."""
+carries the `tooling` marker, so the core's tests run alone with
+-m 'not tooling and not slow' (a -m given on the command line replaces the 'not slow' of
+the configuration)."""
 
 from pathlib import Path
 
