@@ -35,6 +35,19 @@ MAX_STEPS = 2**63 - 1  # one simulate() call
 NETWORK_OPTIONS = ("dt", "seed", "precision")
 
 
+def check_projection(who: str, pre, post, target, name) -> None:
+    """What every projection checks at its creation: both ends in one network, a target
+    that is a name, a name that is a string (or None)."""
+    if pre.network is not post.network:
+        raise InvalidValueError(f"{who}: pre {pre.name} and post {post.name} belong to "
+                                "different networks")
+    if not isinstance(target, str) or not target.isidentifier():
+        raise InvalidValueError(f"{who}: target must be a name such as 'exc', "
+                                f"got {show(target)}")
+    if name is not None and not isinstance(name, str):
+        raise InvalidTypeError(f"{who}: name must be a string, got {show(name)}")
+
+
 def _tune_budget(value, who: str, what: str) -> float | None:
     """A tuning budget in seconds: a number >= 0 (0 or None: no tuning)."""
     if value is None:

@@ -36,8 +36,10 @@ from .errors import (
     UnknownAttributeError,
 )
 from .expr import Kind, constant_problem, names
+from .network import check_projection
 from .plan import MAX_DELAY_STEPS
 from .population import Population
+from .saving import npz_path
 from .specs import MatrixSpec
 from .synapse import LOCAL, POSTSYNAPTIC, PROJECTION, Synapse
 from .values import ITEM_BYTES, array, check_elements, fits, number, show, size_of
@@ -84,18 +86,11 @@ class Projection:
             population = end.population if isinstance(end, PopulationView) else end
             ends.append((population, np.asarray(end.ranks, dtype=np.int64)))
         (pre_pop, pre_ranks), (post_pop, post_ranks) = ends
-        if pre_pop.network is not post_pop.network:
-            raise InvalidValueError(f"{who}: pre {pre_pop.name} and post {post_pop.name} belong "
-                                    "to different networks")
-        if not isinstance(target, str) or not target.isidentifier():
-            raise InvalidValueError(f"{who}: target must be a name such as 'exc', "
-                                    f"got {show(target)}")
+        check_projection(who, pre_pop, post_pop, target, name)
         synapse = Synapse() if synapse is None else synapse
         if not isinstance(synapse, Synapse):
             raise InvalidTypeError(f"{who}: synapse must be a tecomp Synapse, "
                                    f"got {type(synapse).__name__}")
-        if name is not None and not isinstance(name, str):
-            raise InvalidTypeError(f"{who}: name must be a string, got {show(name)}")
         tree = synapse.psp_tree
         for role, pop in (("pre", pre_pop), ("post", post_pop)):
             kind = Kind.PRE if role == "pre" else Kind.POST
@@ -289,7 +284,7 @@ class Projection:
     def connect_from_file(self, filename) -> "Projection":
         """The pattern, weights and delays written by `save_connectivity` (.npz)."""
         who = self._begin("connect_from_file", False, False)
-        path = _npz_path(filename, who)
+        path = npz_path(filename, who)
         try:
             with np.load(path, allow_pickle=False) as data:
                 stored = {k: data[k] for k in ("pre_size", "post_size", "post_ranks", "indptr",
@@ -333,7 +328,7 @@ class Projection:
     def save_connectivity(self, filename) -> None:
         """Write the pattern, weights and delays to a .npz file (see connect_from_file)."""
         pattern = self._connected("save_connectivity")
-        path = _npz_path(filename, "save_connectivity")
+        path = npz_path(filename, "save_connectivity")
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
         np.savez(path, pre_size=self.pre.size, post_size=self.post.size,
@@ -966,13 +961,3 @@ def _check_dense(elements: int, who: str) -> None:
         raise InvalidValueError(f"{who}: a dense result of {elements} values would take "
                                 f"{size_of(elements * ITEM_BYTES)}, more than "
                                 f"{size_of(MAX_MATRIX_BYTES)}; read the dendrites instead")
-
-
-def _npz_path(filename, who: str) -> str:
-    if not isinstance(filename, str | os.PathLike):
-        raise InvalidTypeError(f"{who}: filename must be a path, got {show(filename)}")
-    path = os.fspath(filename)
-    if not isinstance(path, str) or not path.endswith(".npz"):
-        raise InvalidValueError(f"{who}: tecomp reads and writes .npz connectivity files only, "
-                                f"got {show(path)}")
-    return path

@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from .network import Network
 
 
-def _path(filename, who: str) -> str:
+def npz_path(filename, who: str) -> str:
+    """A path of a .npz file (tecomp's only file format: plain arrays, no pickle), or an
+    error naming the rule."""
     if not isinstance(filename, str | os.PathLike):
         raise InvalidTypeError(f"{who}: filename must be a path, got {show(filename)}")
     path = os.fspath(filename)
@@ -68,7 +70,7 @@ def save(net: "Network", filename: str | os.PathLike, populations: bool = True,
          projections: bool = True) -> None:
     """Write the network's state to `filename` (.npz); missing folders are created, and the
     file is replaced only once it is complete."""
-    path = _path(filename, "save")
+    path = npz_path(filename, "save")
     data = describe(net, populations, projections)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -175,7 +177,7 @@ def _differences(net, data: dict, path: str, populations: bool, projections: boo
 def load(net: "Network", filename: str | os.PathLike, populations: bool = True,
          projections: bool = True) -> None:
     """Read a file written by `save()` into a network of the same structure."""
-    path = _path(filename, "load")
+    path = npz_path(filename, "load")
     data = _read(path)
     differences = _differences(net, data, path, populations, projections)
     if differences:

@@ -20,6 +20,7 @@ import numpy as np
 from .. import constants
 from ..errors import EquationError, InvalidTypeError, InvalidValueError, UnknownAttributeError
 from ..expr import Kind, constant_problem, names, parse
+from ..network import check_projection
 from ..population import Population
 from ..specs import OPERATIONS, AxisMap, WindowSpec, tap_inputs
 from ..values import ITEM_BYTES, fits, number, physical_memory, show, size_of
@@ -53,17 +54,10 @@ class _Window:
             if not isinstance(pop, Population):
                 raise InvalidTypeError(f"{who}: {role} must be a Population, "
                                        f"got {type(pop).__name__}")
-        if pre.network is not post.network:
-            raise InvalidValueError(f"{who}: pre {pre.name} and post {post.name} belong to "
-                                    "different networks")
-        if not isinstance(target, str) or not target.isidentifier():
-            raise InvalidValueError(f"{who}: target must be a name such as 'exc', "
-                                    f"got {show(target)}")
+        check_projection(who, pre, post, target, name)
         if not isinstance(operation, str) or operation not in OPERATIONS:
             raise InvalidValueError(f"{who}: operation must be one of {', '.join(OPERATIONS)}, "
                                     f"got {show(operation)}")
-        if name is not None and not isinstance(name, str):
-            raise InvalidTypeError(f"{who}: name must be a string, got {show(name)}")
         psp = self.default_psp if psp is None else psp
         if not isinstance(psp, str):
             raise InvalidTypeError(f"{who}: psp must be a string, got {type(psp).__name__}")
