@@ -5,7 +5,8 @@ the step into its own output buffer (a delayed one, from a ring of snapshots); (
 population with equations writes its new values into its second set of buffers, reading
 the projection outputs of each target as `sum(target)`; (3) the two buffer sets swap and
 the rings take a snapshot of the values the step ended with. Double buffering keeps inputs
-and outputs of an update apart (kernels assume their arguments never alias).
+and outputs of an update apart (kernels assume their arguments never alias); a variable
+that no kernel reads during the step (a read-out layer's `r`) has one buffer, written in place.
 
 Delays follow ANNarchy's rule (docs/semantics.md): at step k a projection with a delay of
 n steps reads the values the pre variables had at the end of step k - n, or, while k <= n,
@@ -70,13 +71,17 @@ class Engine:
         net, dtype, plan = self.net, self.dtype, self.plan
         # state[pop][name] = (buffer at even steps, buffer at odd steps)
         self.state = {}
+        read = self._read_in_step()
         for pop in net.populations:
-            assigned = set(plan.outputs[pop])
+            # A variable a step assigns gets a second buffer when a kernel of the same step
+            # also reads it; one nobody reads during the step (a read-out `r = sum(exc)`) is
+            # written in place: half the cache footprint of a memory-bound step.
+            doubled = {name for name in plan.outputs[pop] if (pop, name) in read}
             self.state[pop] = {}
             for name, value in pop.initial_values().items():
                 value = self._batched(value, pop)
                 first = aligned_copy(value, dtype)
-                second = aligned_copy(value, dtype) if name in assigned else first
+                second = aligned_copy(value, dtype) if name in doubled else first
                 self.state[pop][name] = (first, second)
         self.outputs = {proj: aligned_empty(self._shape(proj.post), dtype)
                         for proj in net.projections}
@@ -131,6 +136,18 @@ class Engine:
                                       for s in range(n)]
             for slot in self.rings[(pop, var)]:
                 slot[...] = self.state[pop][var][0]
+
+    def _read_in_step(self) -> set[tuple]:
+        """(population, variable) pairs some kernel reads while a step runs: pre and post
+        variables of projections, inputs and one-value inputs of updates. (Reductions,
+        rings and monitors read after the step, the values it ended with.)"""
+        read = set()
+        for k in self.plan.projections:
+            read |= {(k.projection.pre, v) for v in k.spec.pre_vars}
+            read |= {(k.projection.post, v) for v in getattr(k.spec, "post_vars", ())}
+        for k in self.plan.updates:
+            read |= {(k.population, v) for v in (*k.spec.inputs, *k.spec.scalars)}
+        return read
 
     def _shape(self, pop) -> tuple[int, ...]:
         """A per-neuron buffer's shape: the geometry, after the batch axis if any."""
@@ -280,9 +297,14 @@ class Engine:
         """Median seconds of each kernel call of a step, by projection or population name.
 
         Runs the calls of the current step `repeat` times without advancing time (outputs
-        and the second buffers are overwritten; state at the start of the step is kept)."""
+        and the second buffers are overwritten; state at the start of the step is kept,
+        variables written in place are put back)."""
         times = {}
         step = self.steps
+        # variables written in place (one buffer) get their values back afterwards
+        kept = [(pair[0], pair[0].copy()) for pop, arrays in self.state.items()
+                for pair in (arrays[name] for name in self.plan.outputs[pop])
+                if pair[0] is pair[1]]
         with self._stepping(), denormals.flushed():
             for label, (fn, args, slots) in zip(self.kernel_names, self._plans[step % 2],
                                                 strict=True):
@@ -295,6 +317,8 @@ class Engine:
                     fn(*args)
                     samples.append(time.perf_counter() - start)
                 times[label] = float(np.median(samples))
+            for buf, values in kept:
+                np.copyto(buf, values)
         return times
 
     def reset(self) -> None:

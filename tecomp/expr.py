@@ -731,6 +731,27 @@ def substitute(expr: Expr, table: dict[Expr, Expr]) -> Expr:
     return rebuild(expr, tuple(new))
 
 
+def split_psp(psp: Expr) -> tuple[Expr, dict[str, Expr]]:
+    """Hoist the largest pre-only sub-expressions (no `w`) out of the psp.
+
+    Returns the per-tap term, where each hoisted part is a new pre leaf `("pre", "g0")`, and
+    the hoisted parts by name. Plain `pre.x` leaves stay as they are.
+    """
+    hoisted: dict[Expr, str] = {}
+
+    def visit(e: Expr) -> None:
+        if e[0] in (Kind.CALL, Kind.BIN, Kind.NEG) and names(e, Kind.PRE) and \
+                not names(e, Kind.VAR) and not names(e, Kind.POST):
+            hoisted.setdefault(e, f"g{len(hoisted)}")
+        else:
+            for c in children(e):
+                visit(c)
+
+    visit(psp)
+    term = substitute(psp, {e: (Kind.PRE, name) for e, name in hoisted.items()})
+    return term, {name: e for e, name in hoisted.items()}
+
+
 def to_source(expr: Expr) -> str:
     """Readable form of a tree (used in messages and reprs)."""
     kind = expr[0]

@@ -35,7 +35,7 @@ from .expr import (
     children,
     global_parts,
     names,
-    substitute,
+    split_psp,
 )
 from .specs import MatrixSpec, NeuronSpec, WindowSpec, filter_groups
 from .stages import REDUCE_BLOCK, Stage
@@ -104,27 +104,6 @@ def _reducer(operation: str, dtype: str):
                                lambda t: tirx.const(-math.inf, t), name="max_inf")
     return te.comm_reducer(lambda acc, x: tirx.Select(x < acc, x, acc),
                            lambda t: tirx.const(math.inf, t), name="min_inf")
-
-
-def split_psp(psp: Expr) -> tuple[Expr, dict[str, Expr]]:
-    """Hoist the largest pre-only sub-expressions (no `w`) out of the psp.
-
-    Returns the per-tap term, where each hoisted part is a new pre leaf `("pre", "g0")`, and
-    the hoisted parts by name. Plain `pre.x` leaves stay as they are.
-    """
-    hoisted: dict[Expr, str] = {}
-
-    def visit(e: Expr) -> None:
-        if e[0] in (Kind.CALL, Kind.BIN, Kind.NEG) and names(e, Kind.PRE) and \
-                not names(e, Kind.VAR) and not names(e, Kind.POST):
-            hoisted.setdefault(e, f"g{len(hoisted)}")
-        else:
-            for c in children(e):
-                visit(c)
-
-    visit(psp)
-    term = substitute(psp, {e: (Kind.PRE, name) for e, name in hoisted.items()})
-    return term, {name: e for e, name in hoisted.items()}
 
 
 def window(spec: WindowSpec, inline_padding: bool = False, filter_groups: bool = False, *,

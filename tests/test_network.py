@@ -49,6 +49,30 @@ def test_chain_needs_one_step_per_layer(rng):
     assert_close(l3.r, y3)
 
 
+def test_only_values_read_during_a_step_are_double_buffered(rng):
+    """A chain's middle layer is read by the next projection while the step writes it (two
+    buffers); the read-out layer is read by nobody (written in place). profile() runs the
+    step's kernels again but leaves every value as the step left it."""
+    net = ann.Network()
+    inp, mid, out = source((16, 16), net), layer((16, 16), net=net), layer((8, 8), net=net)
+    Convolution(inp, mid, "exc").connect_filter(BOX)
+    Pooling(mid, out, "exc", operation="max").connect_pooling()
+    net.compile()
+    pairs = net.engine.state
+    assert pairs[mid]["r"][0] is not pairs[mid]["r"][1]
+    assert pairs[out]["r"][0] is pairs[out]["r"][1]
+    x = rng.random((16, 16))
+    inp.r = x
+    net.step()
+    inp.r = 2 * x
+    before = out.r.copy()
+    net.engine.profile(repeat=2)
+    assert_close(out.r, before)
+    net.step()
+    assert_close(mid.r, reference.convolution(2 * x, BOX, (16, 16)))
+    assert_close(out.r, reference.pooling(reference.convolution(x, BOX, (16, 16)), (8, 8)))
+
+
 def test_projections_read_the_start_of_the_step(rng):
     """A recurrent projection of a layer onto itself sees last step's values."""
     inp, pop = source((20,)), layer((20,), "r = sum(exc) + 0.5 * sum(rec)")

@@ -35,6 +35,8 @@ FAMILIES = {
                                                    indexing="ij"), -1).reshape(-1, 2)}),
     "pool-max": ((32, 48, 16), (16, 24, 16), (2, 2, 1), "pooling", {}),
     "pool-mean-span": ((16, 16, 8), (8, 8), (2, 2, 8), "pooling", {}),
+    # 2 MiB in float32: its default tests taps in range instead of padding a copy of pre
+    "conv-large": ((512, 1024), (512, 1024), (3, 3), "connect_filter", {"padding": 0.5}),
 }
 PSPS = {"conv-2d-pad": "w * log(1 + pre.r)", "bank": "w * pre.r", "conv-1d": "pos(w - pre.r)"}
 OPERATIONS = {"conv-2d-border-even": "max", "conv-3d": "mean", "pool-mean-span": "mean",
@@ -88,6 +90,19 @@ def test_sampled_knobs_never_change_results(name, precision):
         len(space), size=min(3, len(space)), replace=False)]
     for knobs in picks:
         assert_close(compute(knobs), expected, spec.dtype)
+
+
+@pytest.mark.parametrize("precision", ["double", "float"])
+def test_a_small_sum_over_a_large_input_defaults_to_inline_padding(precision):
+    spec, compute, expected = family("conv-large", precision)
+    knobs = schedules.default_knobs(spec)
+    assert knobs.inline_padding and knobs.block_axis == 1
+    assert knobs.block * np.dtype(spec.dtype).itemsize == 32
+    assert_close(compute(knobs), expected, spec.dtype)
+    # the same window over a small input, or as a max, keeps the padded copy
+    small, _, _ = family("conv-2d-pad", precision)
+    assert not schedules.default_knobs(small).inline_padding
+    assert not schedules.default_knobs(dataclasses.replace(spec, operation="max")).inline_padding
 
 
 def test_neuron_template_knobs():
