@@ -82,8 +82,7 @@ def default_knobs(spec) -> Knobs:
                            parallel=math.prod(spec.post) * spec.taps >= PARALLEL_MIN_WORK,
                            unroll=False)
     if _inline_by_default(spec):
-        return WindowKnobs(block_axis=len(spec.post) - 1, block=_inline_block(spec),
-                           parallel=True, unroll=True, inline_padding=True)
+        return WindowKnobs(parallel=True, unroll=True, inline_padding=True)
     axis = _vector_axis(spec)
     widths = _widths(spec.post[axis], spec.dtype) if axis is not None else []
     # With the filters in the vector, a tile of 4 neighbouring positions reuses each weight
@@ -153,20 +152,13 @@ def _tap_vector(spec: WindowSpec) -> int:
     return widths[0] if widths and spec.taps >= 256 and spec.taps >= 8 * positions else 0
 
 
-def _inline_block(spec: WindowSpec) -> int:
-    """Neighbouring outputs per unrolled tile of the inline algorithm: one 32-byte vector's
-    worth, which LLVM's vectoriser packs (B1 1024², 2 threads, float32 / float64: 0.20 /
-    0.41 ms at 8 / 4, against 0.25-0.30 / 0.64-0.73 ms at 2 or 8 / 2 or 8, on AVX-512 and
-    on an AVX2 target alike)."""
-    block = 32 // (4 if spec.dtype == "float32" else 8)
-    return block if spec.post[-1] % block == 0 else 1
-
-
 def _inline_by_default(spec: WindowSpec) -> bool:
     """Taps that test their range instead of a padded copy of pre, for a small sum over a
     large input: the copy is a whole extra pass over memory (read pre, write it padded,
-    read it again) next to a kernel that is memory-bound already (B1, 1024² 3×3: 0.42
-    against 0.69 ms float64, 0.20 against 0.41 ms float32, 2 threads). Not for max/min
+    read it again) next to a kernel that is memory-bound already. No tile: LLVM vectorises
+    the innermost loop of the partitioned interior itself (B1, 1024² 3×3, 2 threads: 0.14 /
+    0.33 ms float32 / float64 against 0.21 / 0.41 ms for the best with the padded copy, on
+    AVX-512 and on an AVX2 target alike; tiles of 2-4 outputs 0.36-0.62 ms). Not for max/min
     (their range tests vectorise badly: B5 5×5 max 0.29 against 0.12 ms), a psp with
     pre-only parts (computed once per pre neuron in the copy, else once per tap), banks,
     strides, tables, or an input that fits a core's caches."""
@@ -175,7 +167,7 @@ def _inline_by_default(spec: WindowSpec) -> bool:
     return (padded and spec.padding != "border" and spec.operation in ("sum", "mean")
             and not hoisted and not spec.bank
             and not spec.table and spec.footprints is None and spec.batch == 1
-            and spec.taps <= INLINE_MAX_TAPS and _inline_block(spec) > 1
+            and spec.taps <= INLINE_MAX_TAPS
             and all(m.mode != "conv" or m.stride == 1 for m in spec.axes)
             and math.prod(spec.pre) * (4 if spec.dtype == "float32" else 8)
             >= INLINE_MIN_PRE_BYTES)
