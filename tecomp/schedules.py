@@ -87,14 +87,22 @@ def default_knobs(spec) -> Knobs:
     widths = _widths(spec.post[axis], spec.dtype) if axis is not None else []
     # With the filters in the vector, a tile of 4 neighbouring positions reuses each weight
     # vector 4 times from registers (the classic direct-convolution micro-kernel).
-    block_axis = len(spec.post) - 2 if spec.bank and widths and axis == len(spec.post) - 1 \
-        and len(spec.post) > 1 and spec.post[-2] % 4 == 0 and spec.taps > 1 else None
+    block_axis, block = None, 1
+    if spec.bank and widths and axis == len(spec.post) - 1 and len(spec.post) > 1 and \
+            spec.post[-2] % 4 == 0 and spec.taps > 1:
+        block_axis, block = len(spec.post) - 2, 4
+    elif _rows_overlap(spec) and axis not in (None, 0):
+        # Two neighbouring rows of outputs read the same pre rows but one: a tile of two
+        # rows loads each of them once for both (B5, 5x5 max over 512², 2 threads: 0.14 ->
+        # 0.10 ms float32, 0.25 -> 0.21 ms float64 on AVX-512, 0.13-0.31 -> 0.12-0.21 ms on
+        # an AVX2 target; B6 3-6 % faster).
+        block_axis, block = 0, 2
     width = _default_width(widths, spec.dtype)
     return WindowKnobs(
         vector_axis=axis if width > 1 else None,
         vector_width=width,
         block_axis=block_axis,
-        block=1 if block_axis is None else 4,
+        block=block,
         parallel=math.prod(spec.post) * spec.taps >= PARALLEL_MIN_WORK,
         unroll=spec.taps <= MAX_UNROLL_TAPS,
         inline_padding=False,
@@ -150,6 +158,17 @@ def _tap_vector(spec: WindowSpec) -> int:
     positions = math.prod(spec.positions) // spec.batch
     widths = [w for w in _tap_widths(spec) if w <= lanes(spec.dtype)]
     return widths[0] if widths and spec.taps >= 256 and spec.taps >= 8 * positions else 0
+
+
+def _rows_overlap(spec: WindowSpec) -> bool:
+    """Whether neighbouring outputs along axis 0 read overlapping pre rows: a convolution
+    window more than one row tall, moving by one row (not a bank: its filters fill the
+    tile), over an even number of rows."""
+    first = spec.axes[0]
+    return (not spec.bank and spec.kind == "Convolution" and len(spec.post) > 1
+            and first.mode == "conv" and first.post_axis == 0 and first.stride == 1
+            and spec.window[first.window_axis] > 1 and not spec.table
+            and spec.post[0] % 2 == 0)
 
 
 def _inline_by_default(spec: WindowSpec) -> bool:

@@ -104,6 +104,19 @@ def test_a_small_sum_over_a_large_input_defaults_to_inline_padding(precision):
     assert not schedules.default_knobs(dataclasses.replace(spec, operation="max")).inline_padding
 
 
+@pytest.mark.parametrize("precision", ["double", "float"])
+def test_a_window_over_rows_defaults_to_a_tile_of_two_rows(precision):
+    """Rows whose windows overlap share their loads (checked against the reference, with
+    every family's default, in test_sampled_knobs_never_change_results); a pooling window
+    and a stride of 2 do not overlap."""
+    spec, compute, expected = family("conv-2d-border-even", precision)
+    knobs = schedules.default_knobs(spec)
+    assert (knobs.block_axis, knobs.block) == (0, 2) and knobs.vector_axis == 1
+    assert_close(compute(knobs), expected, spec.dtype)
+    for other in ("pool-max", "conv-stride-2", "bank"):
+        assert schedules.default_knobs(family(other, precision)[0]).block_axis != 0
+
+
 def test_neuron_template_knobs():
     spec = NeuronSpec(size=4096, inputs=("g",), targets=("exc",), target_counts=(2,),
                       outputs=("r", "u"), exprs=(
