@@ -1,9 +1,13 @@
 """CPU schedule templates: `schedule_x(sch, spec, knobs)`, knobs typed (see `knobs`).
 
-`default_knobs(spec)` is valid for every geometry: the output's outer loops are fused and
-run in parallel when the work pays for the threads, one output axis is vectorised with
-its elements accumulated in registers, and small windows are unrolled. A tuner replaces the
-defaults with measured ones; every knob value drawn from `knob_space(spec)` is valid.
+`default_knobs(spec)` is valid for every geometry and is chosen from the kernel's shape
+and the CPU's vector width (`build.vector_bytes`): the output's outer loops are fused and
+run in parallel when the work pays for the threads; the output axis with the closest pre
+reads is vectorised over two registers, accumulated in registers; a bank gets a tile of 4
+positions x its filter vectors, a convolution whose rows overlap a tile of 2 rows; a small
+sum over an input beyond the caches tests its taps' range instead of copying pre padded;
+small windows are unrolled. A tuner replaces the defaults with measured ones; every knob
+value drawn from `candidates(spec)` is valid.
 """
 
 import dataclasses

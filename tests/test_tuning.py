@@ -213,6 +213,38 @@ def test_compiled_kernels_come_back_from_disk(spec, tmp_path, monkeypatch):
         kernels.compile_kernel(spec, other)
 
 
+WARM_START = """
+import sys, time
+start = time.perf_counter()
+import numpy as np
+import tecomp as ann
+from tecomp.extensions.convolution import Convolution, Pooling
+pre = ann.Population((32, 32, 3), ann.Neuron(parameters="r = 0.0"))
+mid = ann.Population((32, 32, 4), ann.Neuron(equations="r = sum(exc)"))
+out = ann.Population((16, 16, 4), ann.Neuron(equations="r = sum(exc)"))
+Convolution(pre, mid, "exc").connect_filters(np.ones((4, 3, 3, 3)))
+Pooling(mid, out, "exc", operation="max").connect_pooling(extent=(2, 2, 1))
+ann.compile(silent=True)
+pre.r = 1.0
+ann.step()
+ann.step()
+print(float(out.r.max()), "tvm" in sys.modules, round(time.perf_counter() - start, 3))
+"""
+
+
+def test_a_warm_process_steps_without_tvms_compiler(tmp_path):
+    """The second process finds every kernel in the cache: it loads them with TVM's
+    runtime alone and never imports the compiler (`tvm`); the first builds them."""
+    env = {**os.environ, "TECOMP_CACHE": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", WARM_START], env=env, text=True,
+                           capture_output=True, timeout=300) for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    (cold_max, cold_tvm, _), (warm_max, warm_tvm, _) = (r.stdout.split() for r in runs)
+    assert cold_max == warm_max == "27.0"  # 3x3x3 ones over ones, two steps down the chain
+    assert (cold_tvm, warm_tvm) == ("True", "False")
+
+
 CORRUPT_THE_CACHE = """
 import os, sys, warnings
 import numpy as np
