@@ -140,6 +140,9 @@ def label(spec: dict) -> str:
     shape = _shape
     if spec.get("type") == "NeuronSpec":
         return f"update {spec['size']} {spec['dtype']}"
+    if spec.get("type") == "MatrixSpec":
+        return (f"Proj {spec['layout']} {spec['operation']} {spec['pre']}→{spec['post']} "
+                f"{spec['dtype']}")
     window = f" {shape(spec['window'])}" if spec["kind"] == "Convolution" else ""
     return (f"{spec['kind'][:4]} {spec['operation']}{window} {shape(spec['pre'])}→"
             f"{shape(spec['post'])} {spec['dtype']}")

@@ -92,6 +92,15 @@ def test_metaschedule_rows_only_for_records_with_its_trials():
     assert row["template best ms"] == 2.0 and row["MetaSchedule ms"] == 1.0
 
 
+def test_every_committed_record_has_a_label():
+    """Records of every template (windows, updates, regular projections) name their kernel
+    in the tuning table."""
+    labels = {plots.label(r["key"]["spec"]) for r in scaling.tuning_records()}
+    assert "Proj dense sum 4096→4096 float32" in labels, labels
+    assert "Conv sum 3×3 1024×1024→1024×1024 float64" in labels, labels
+    assert plots.records_table(scaling.tuning_records()).count("\n") > 10
+
+
 def test_markdown_table_formats_numbers_and_missing_cells():
     table = plots.markdown_table([{"a": 0.000123456, "b": None}], {"A": "a", "B": "b",
                                                                    "C": lambda r: "x"})
