@@ -71,15 +71,17 @@ class Monitor:
         self._steps(obj.network.dt)  # checks the period now, at the call that sets it
         self._tracks: dict[str, _Track] = {}
         self._warned = False
-        # with max_samples: the step of each record kept, to tell times() where they start
-        self._kept = None if self.max_samples is None else _Track((), "int64", self.max_samples)
+        # per variable (get() empties only the variables it returns): the recording periods,
+        # [start step, stop step or None], and with max_samples the step of each record kept,
+        # to tell times() where they start
+        self._periods: dict[str, list[list]] = {}
+        self._kept: dict[str, _Track] = {}
         for var in self._checked(variables):
             self._add(var)
         self._start_on_compile = bool(start)
         self._recording = False
         self._sources: dict[str, list] = {}
         self._offset = 0
-        self._periods: list[list] = []  # [start step, stop step or None]
         self.network.add_monitor(self)
         if self.network.engine is not None:
             self.attach()
@@ -110,31 +112,37 @@ class Monitor:
         self._connect(engine)
         self._offset = engine.steps
         self._recording = True
-        self._periods.append([engine.steps, None])
+        for periods in self._periods.values():
+            periods.append([engine.steps, None])
 
     def pause(self) -> None:
         engine = self._engine("pause")
         if self._recording:
             self._recording = False
-            self._periods[-1][1] = engine.steps
+            for periods in self._periods.values():
+                if periods and periods[-1][1] is None:
+                    periods[-1][1] = engine.steps
 
     def resume(self) -> None:
         engine = self._engine("resume")
         if not self._recording:
             self._recording = True
-            self._periods.append([engine.steps, None])
+            for periods in self._periods.values():
+                periods.append([engine.steps, None])
 
     def stop(self) -> None:
         """Stop recording and drop what was recorded."""
         self._recording = False
-        self._periods = []
-        self._clear()
+        self._clear(list(self._tracks))
 
-    def _clear(self) -> None:
-        for track in self._tracks.values():
-            track.clear()
-        if self._kept is not None:
-            self._kept.clear()
+    def _clear(self, names: list[str]) -> None:
+        """Empty the recordings of `names`; they start again now if recording."""
+        now = self.network.engine.steps if self.network.engine else 0
+        for var in names:
+            self._tracks[var].clear()
+            if var in self._kept:
+                self._kept[var].clear()
+            self._periods[var] = [[now, None]] if self._recording else []
 
     def reset(self) -> None:
         """Empty the recording; recording restarts at the current step if it was on."""
@@ -159,21 +167,23 @@ class Monitor:
         for var in names:
             values = self._tracks[var].values()
             data[var] = values if reshape else values.reshape(len(values), -1)
-        self._last_periods = self._closed_periods()
+        self._last_periods = {var: self._closed_periods(var) for var in names}
         if not keep:
-            self._clear()
-            now = self.network.engine.steps if self.network.engine else 0
-            self._periods = [[now, None]] if self._recording else []
+            self._clear(names)  # only these, as ANNarchy: the others keep their records
         return data[names[0]] if variables is not None and len(names) == 1 else data
 
     def times(self, variables=None) -> dict:
         """{variable: {"start": [ms, ...], "stop": [ms, ...]}}: when the data returned by the
         last `get()` (or, before any, the current recording) was being recorded."""
-        periods = getattr(self, "_last_periods", None) or self._closed_periods()
         dt = self.network.dt
-        spans = {"start": [s * dt for s, _ in periods], "stop": [e * dt for _, e in periods]}
         names = list(self._tracks) if variables is None else _as_list(variables)
-        return {var: {k: list(v) for k, v in spans.items()} for var in names}
+        last = getattr(self, "_last_periods", {})
+        out = {}
+        for var in names:
+            periods = last.get(var) or self._closed_periods(var)
+            out[var] = {"start": [s * dt for s, _ in periods],
+                        "stop": [e * dt for _, e in periods]}
+        return out
 
     # -- engine side --------------------------------------------------------------------------
     def attach(self) -> None:
@@ -181,7 +191,8 @@ class Monitor:
         compiled network)."""
         self._steps(self.network.dt)
         self._connect(self.network.engine)
-        if self._start_on_compile and not self._recording and not self._periods:
+        if self._start_on_compile and not self._recording and \
+                not any(self._periods.values()):
             self.start()
 
     def _connect(self, engine) -> None:
@@ -205,8 +216,8 @@ class Monitor:
         if (step - self._offset) % period != offset:
             return
         parity = (step + 1) % 2
-        if self._kept is not None:
-            self._kept.row()[...] = step
+        for kept in self._kept.values():
+            kept.row()[...] = step
         grown = False
         ranks = self._ranks
         for kind, source, track in self._sources.values():
@@ -257,6 +268,9 @@ class Monitor:
         """A track for a name that `_checked` accepted."""
         shape = self.population.geometry if self._ranks is None else (len(self._ranks),)
         self._tracks[var] = _Track(shape, self.network.dtype, self.max_samples)
+        self._periods[var] = []  # start() opens its first period
+        if self.max_samples is not None:
+            self._kept[var] = _Track((), "int64", self.max_samples)
 
     def _checked(self, variables) -> list[str]:
         """The names, each checked, before any is added (a failing call adds none)."""
@@ -283,11 +297,12 @@ class Monitor:
                                     "recording at compile unless start=False)")
         return self.network.engine
 
-    def _closed_periods(self) -> list:
+    def _closed_periods(self, var: str) -> list:
         now = self.network.engine.steps if self.network.engine else 0
-        periods = [(s, now if e is None else e) for s, e in self._periods]
-        if self._kept is not None and self._kept.dropped:  # older records were overwritten
-            first = int(self._kept.first())
+        periods = [(s, now if e is None else e) for s, e in self._periods[var]]
+        kept = self._kept.get(var)
+        if kept is not None and kept.dropped:  # older records were overwritten
+            first = int(kept.first())
             periods = [(max(s, first), e) for s, e in periods if e > first]
         return periods
 

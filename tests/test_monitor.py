@@ -190,3 +190,26 @@ def test_global_functions_and_the_default_network():
     inp.r = np.ones(5)
     ann.simulate(2.0)
     assert_close(m.get("r"), [np.ones(5)])
+
+
+def test_get_empties_only_the_variables_it_returns():
+    """As ANNarchy: get("r") clears r's records; s keeps all of its own, and times() says
+    when each was recorded."""
+    net = ann.Network()
+    pop = net.create(4, ann.Neuron(parameters="tau = 10.0",
+                                   equations="tau*dr/dt + r = 1.0\ns = 2*r"))
+    m = ann.Monitor(pop, ["r", "s"])
+    kept = ann.Monitor(pop, ["r", "s"], max_samples=3)
+    net.compile()
+    net.simulate(5.0)
+    r = m.get("r")
+    net.simulate(2.0)
+    s = m.get("s")
+    assert r.shape == (5, 4) and s.shape == (7, 4)
+    np.testing.assert_allclose(s[:5], 2 * r)
+    assert m.times("s")["s"] == {"start": [0.0], "stop": [7.0]}
+    r_later = m.get("r")
+    assert r_later.shape == (2, 4) and m.times("r")["r"] == {"start": [5.0], "stop": [7.0]}
+    np.testing.assert_allclose(s[5:], 2 * r_later)
+    assert kept.get("r").shape == (3, 4) and kept.times("r")["r"]["start"] == [4.0]
+    assert kept.get("s").shape == (3, 4)
