@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .errors import InvalidValueError
 from .runtime import cores, num_threads  # noqa: F401 - settles TVM_NUM_THREADS first
 
 if TYPE_CHECKING:  # TVM's compiler is imported only to build
@@ -45,6 +46,18 @@ def user_dir() -> Path:
     return Path(os.environ.get("TECOMP_CACHE") or Path.home() / ".cache" / "tecomp")
 
 
+def target_isa() -> str:
+    """TECOMP_TARGET_ISA, checked: "" (unset: this CPU's own features) or "avx2" (any
+    case). Another value is an error rather than a build for this CPU that looks like one
+    for the ISA asked for."""
+    given = os.environ.get("TECOMP_TARGET_ISA", "")
+    value = given.strip().lower()
+    if value not in ("", "avx2"):
+        raise InvalidValueError(f"TECOMP_TARGET_ISA must be 'avx2' (build for an AVX2-only "
+                                f"CPU) or unset (this CPU), got {given!r}")
+    return value
+
+
 @functools.cache
 def host_target() -> "tvm.target.Target":
     """LLVM for this CPU with the features the OS really enables (a VM may hide AVX-512;
@@ -57,7 +70,7 @@ def host_target() -> "tvm.target.Target":
 
     cpu = tvm.get_global_func("tvm.codegen.llvm.GetHostCPUName")()
     features = dict(tvm.get_global_func("tvm.codegen.llvm.GetHostCPUFeatures")())
-    if os.environ.get("TECOMP_TARGET_ISA") == "avx2":  # an AVX2-only CPU, simulated here
+    if target_isa() == "avx2":  # an AVX2-only CPU, simulated here
         features = {name: on and not name.startswith(("avx512", "amx", "avx10"))
                     for name, on in features.items()}
     mattr = [("+" if on else "-") + name for name, on in sorted(features.items())]
@@ -122,7 +135,7 @@ def _fingerprint() -> str | None:
     if not lines:
         return None
     text = "\n".join([*lines, str(os.cpu_count()), platform.machine(), version,
-                      os.environ.get("TECOMP_TARGET_ISA", "")])
+                      target_isa()])
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 

@@ -54,7 +54,8 @@ def _tune_budget(value, who: str, what: str) -> float | None:
         return None
     seconds = number(value, who, what, "a number of seconds >= 0 (0: no tuning)")
     if seconds < 0:
-        raise InvalidValueError(f"{who}: {what} must be a number of seconds >= 0, got {value!r}")
+        raise InvalidValueError(f"{who}: {what} must be a number of seconds >= 0 "
+                                f"(0: no tuning), got {value!r}")
     return seconds or None
 
 

@@ -4,8 +4,10 @@ import dataclasses
 import json
 import math
 import os
+import random
 import subprocess
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -395,7 +397,7 @@ def test_compile_tunes_what_has_no_record_within_the_budget(tmp_path, monkeypatc
         return net, post
 
     net, post = build()
-    net.compile(silent=True, tune=4)
+    net.compile(silent=True, tune=8)
     specs = tuning.network_specs(net)
     assert all(tuning.lookup(spec) is not None for spec in specs)
     net.simulate(1)
@@ -407,6 +409,22 @@ def test_compile_tunes_what_has_no_record_within_the_budget(tmp_path, monkeypatc
     again.compile(silent=True)
     with pytest.raises(ann.InvalidValueError, match="tune must be a number of seconds >= 0"):
         build()[0].compile(tune=-1)
+
+
+def test_a_spent_budget_starts_no_trial(spec, tmp_path, monkeypatch):
+    """Past the deadline, a kernel's search times its defaults only, and the kernels not
+    reached are left alone (no record: they keep their defaults)."""
+    monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
+    worker = search.Worker()
+    try:
+        log = search._search(spec, 64, 60.0, worker, random.Random(0),
+                             progress=False, deadline=time.perf_counter() - 1)
+    finally:
+        worker.close()
+    assert [t["candidate"] for t in log] == [schedules.default_knobs(spec)]
+    assert search.tune_specs([spec], seconds=60.0, progress=False,
+                             deadline=time.perf_counter() - 1) == []
+    assert tuning.lookup(spec) is None
 
 
 def test_a_regular_projection_tunes(tmp_path, monkeypatch):
@@ -467,3 +485,17 @@ def test_an_avx2_target_is_simulated_on_request(tmp_path):
                          check=True).stdout.split()
     if build.isa_class(build.host()["target"]) in ("avx512", "avx2"):
         assert out == ["avx2", "32"]
+
+
+@pytest.mark.parametrize("given, isa", [("", ""), ("avx2", "avx2"), (" AVX2 ", "avx2")])
+def test_the_target_isa_variable_is_read(given, isa, monkeypatch):
+    monkeypatch.setenv("TECOMP_TARGET_ISA", given)
+    assert build.target_isa() == isa
+
+
+@pytest.mark.parametrize("given", ["avx512", "sse4", "garbage"])
+def test_an_unknown_target_isa_is_refused(given, monkeypatch):
+    """A misspelt ISA would otherwise build for this CPU and look like the one asked for."""
+    monkeypatch.setenv("TECOMP_TARGET_ISA", given)
+    with pytest.raises(ann.InvalidValueError, match="TECOMP_TARGET_ISA must be 'avx2'"):
+        build.target_isa()

@@ -138,7 +138,7 @@ def markdown(results: dict) -> str:
     notes: dict[str, list[str]] = {}
     records = [r for w in results["workers"] for r in w["records"]]
     for r in records:
-        lines.append("| " + " | ".join(_row(r, notes)) + " |")
+        lines.append("| " + " | ".join(_row(r, notes, results["quick"])) + " |")
     lines += ["", "Compile time (default schedules; tecomp: a fresh process each, cold = empty "
               "kernel cache, cached = the second one; ANNarchy: its compile() in a fresh "
               "folder, then again in that folder for the next thread count) and peak memory:",
@@ -162,9 +162,11 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _row(r: dict, notes: dict) -> list[str]:
-    cells = [r["case"] + (f" {r['title']}" if r.get("title") else ""), r["precision"],
-             str(r["threads"])]
+def _row(r: dict, notes: dict, quick: bool = False) -> list[str]:
+    # a quick run's cases are small variants: the title would name the full sizes
+    title = f"(small: {_shape(r['pre'])} → {_shape(r['post'])})" if quick and "pre" in r \
+        else r.get("title", "")
+    cells = [r["case"] + (f" {title}" if title else ""), r["precision"], str(r["threads"])]
     where = f"{r['case']} {r['precision']} {r['threads']}t"
     problem = r.get("error")
     if problem:
@@ -192,6 +194,10 @@ def _row(r: dict, notes: dict) -> list[str]:
     cells.append(" / ".join(_ms(r["stats"][n]["median_ms"]) if n in r["stats"] else "—"
                             for n in VARIANTS["torch"]))
     return cells
+
+
+def _shape(shape) -> str:
+    return "×".join(map(str, shape)) if isinstance(shape, list | tuple) else str(shape)
 
 
 def _bound(limit: dict | None) -> str:

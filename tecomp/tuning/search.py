@@ -73,7 +73,7 @@ def _neighbours(knobs: Knobs, space: list[Knobs]) -> list[Knobs]:
 def tune_spec(spec: WindowSpec | NeuronSpec, trials: int = 64, seconds: float = 120.0,
               threads: int | None = None, worker: Worker | None = None, seed: int = 0,
               progress: bool = True, save: bool = True, folder: Path | None = None,
-              metaschedule: int = 0) -> TuneResult:
+              metaschedule: int = 0, deadline: float | None = None) -> TuneResult:
     """Search the knobs of one spec; the best is written to the cache when `save`.
 
     With `metaschedule` > 0, MetaSchedule also searches with that many trials, its best
@@ -84,7 +84,7 @@ def tune_spec(spec: WindowSpec | NeuronSpec, trials: int = 64, seconds: float = 
     own_worker = worker is None
     worker = worker or Worker(threads)
     try:
-        log = _search(spec, trials, seconds, worker, random.Random(seed), progress)
+        log = _search(spec, trials, seconds, worker, random.Random(seed), progress, deadline)
         if metaschedule and isinstance(spec, WindowSpec):
             log.append(_metaschedule_trial(spec, metaschedule, worker, threads))
     finally:
@@ -124,8 +124,10 @@ def _recorded(log: list[dict]) -> list[dict]:
 
 
 def _search(spec, trials: int, seconds: float, worker: Worker, rng: random.Random,
-            progress: bool) -> list[dict]:
-    """Template candidates, the defaults first: a random half, then mutations of the best."""
+            progress: bool, deadline: float | None = None) -> list[dict]:
+    """Template candidates, the defaults first: a random half, then mutations of the best.
+    The defaults are always timed (they are the record's reference); no other trial starts
+    after `seconds` or past the `deadline`."""
     from tqdm import tqdm
 
     start = time.perf_counter()
@@ -141,8 +143,9 @@ def _search(spec, trials: int, seconds: float, worker: Worker, rng: random.Rando
     tried: dict[Knobs, dict] = {}
     with tqdm(total=budget, desc=label(spec), disable=not progress, leave=False,
               unit="trial") as bar:
-        while queue and len(tried) < budget and (not tried or
-                                                 time.perf_counter() - start < seconds):
+        while queue and len(tried) < budget and (not tried or (
+                time.perf_counter() - start < seconds and
+                (deadline is None or time.perf_counter() < deadline))):
             knobs = queue.pop(0)
             if knobs not in tried:
                 tried[knobs] = {"candidate": knobs, **worker.measure(spec, knobs),
@@ -215,25 +218,39 @@ def specs_to_tune(net) -> list:
 
 def tune_missing(specs: list, seconds: float, threads: int | None = None,
                  progress: bool = True, trials: int = 64) -> list[TuneResult]:
-    """Tune the specs that have no record for this machine yet, `seconds` in all (shared
-    evenly); nothing at all (no worker started, nothing printed) when every spec has one."""
+    """Tune the specs that have no record for this machine yet, `seconds` in all, the
+    worker's start included: each kernel gets an even share of what is left when it starts,
+    no trial starts once the time is spent (one under way finishes, about a second), and
+    kernels not reached keep their defaults. Nothing at all (no worker started, nothing
+    printed) when every spec has a record."""
     check_budget(trials, seconds, threads)
+    deadline = time.perf_counter() + seconds
     missing = [spec for spec in dict.fromkeys(specs) if cache.lookup(spec, threads) is None]
     if not missing:
         return []
-    return tune_specs(missing, trials, seconds / len(missing), threads, progress)
+    return tune_specs(missing, trials, seconds, threads, progress, deadline=deadline)
 
 
 def tune_specs(specs: list, trials: int = 64, seconds: float = 120.0,
                threads: int | None = None, progress: bool = True, folder: Path | None = None,
-               metaschedule: int = 0) -> list[TuneResult]:
-    """Tune several specs with one worker process; each record is written as soon as its
-    kernel is tuned, so an interrupted run keeps what it finished."""
+               metaschedule: int = 0, deadline: float | None = None) -> list[TuneResult]:
+    """Tune several specs with one worker process, `seconds` each, or with a `deadline`
+    (a `time.perf_counter()` value) an even share each of the time left; each record is
+    written as soon as its kernel is tuned, so an interrupted run keeps what it finished."""
     check_budget(trials, seconds, threads, metaschedule)
     worker = Worker(threads)
+    results = []
     try:
-        return [tune_spec(spec, trials, seconds, threads, worker, progress=progress,
-                          folder=folder, metaschedule=metaschedule) for spec in specs]
+        for k, spec in enumerate(specs):
+            share = seconds
+            if deadline is not None:
+                share = (deadline - time.perf_counter()) / (len(specs) - k)
+                if share <= 0:
+                    break
+            results.append(tune_spec(spec, trials, share, threads, worker, progress=progress,
+                                     folder=folder, metaschedule=metaschedule,
+                                     deadline=deadline))
+        return results
     finally:
         worker.close()
 
