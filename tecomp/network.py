@@ -52,10 +52,10 @@ def _tune_budget(value, who: str, what: str) -> float | None:
     """A tuning budget in seconds: a number >= 0 (0 or None: no tuning)."""
     if value is None:
         return None
-    seconds = number(value, who, what, "a number of seconds >= 0 (0: no tuning)")
+    rule = "a number of seconds >= 0 (0: no tuning)"
+    seconds = number(value, who, what, rule)
     if seconds < 0:
-        raise InvalidValueError(f"{who}: {what} must be a number of seconds >= 0 "
-                                f"(0: no tuning), got {value!r}")
+        raise InvalidValueError(f"{who}: {what} must be {rule}, got {value!r}")
     return seconds or None
 
 

@@ -73,7 +73,7 @@ def _neighbours(knobs: Knobs, space: list[Knobs]) -> list[Knobs]:
 def tune_spec(spec: WindowSpec | NeuronSpec, trials: int = 64, seconds: float = 120.0,
               threads: int | None = None, worker: Worker | None = None, seed: int = 0,
               progress: bool = True, save: bool = True, folder: Path | None = None,
-              metaschedule: int = 0, deadline: float | None = None) -> TuneResult:
+              metaschedule: int = 0) -> TuneResult:
     """Search the knobs of one spec; the best is written to the cache when `save`.
 
     With `metaschedule` > 0, MetaSchedule also searches with that many trials, its best
@@ -84,7 +84,7 @@ def tune_spec(spec: WindowSpec | NeuronSpec, trials: int = 64, seconds: float = 
     own_worker = worker is None
     worker = worker or Worker(threads)
     try:
-        log = _search(spec, trials, seconds, worker, random.Random(seed), progress, deadline)
+        log = _search(spec, trials, seconds, worker, random.Random(seed), progress)
         if metaschedule and isinstance(spec, WindowSpec):
             log.append(_metaschedule_trial(spec, metaschedule, worker, threads))
     finally:
@@ -124,10 +124,10 @@ def _recorded(log: list[dict]) -> list[dict]:
 
 
 def _search(spec, trials: int, seconds: float, worker: Worker, rng: random.Random,
-            progress: bool, deadline: float | None = None) -> list[dict]:
+            progress: bool) -> list[dict]:
     """Template candidates, the defaults first: a random half, then mutations of the best.
     The defaults are always timed (they are the record's reference); no other trial starts
-    after `seconds` or past the `deadline`."""
+    after `seconds`."""
     from tqdm import tqdm
 
     start = time.perf_counter()
@@ -143,9 +143,8 @@ def _search(spec, trials: int, seconds: float, worker: Worker, rng: random.Rando
     tried: dict[Knobs, dict] = {}
     with tqdm(total=budget, desc=label(spec), disable=not progress, leave=False,
               unit="trial") as bar:
-        while queue and len(tried) < budget and (not tried or (
-                time.perf_counter() - start < seconds and
-                (deadline is None or time.perf_counter() < deadline))):
+        while queue and len(tried) < budget and (not tried or
+                                                 time.perf_counter() - start < seconds):
             knobs = queue.pop(0)
             if knobs not in tried:
                 tried[knobs] = {"candidate": knobs, **worker.measure(spec, knobs),
@@ -235,7 +234,8 @@ def tune_specs(specs: list, trials: int = 64, seconds: float = 120.0,
                threads: int | None = None, progress: bool = True, folder: Path | None = None,
                metaschedule: int = 0, deadline: float | None = None) -> list[TuneResult]:
     """Tune several specs with one worker process, `seconds` each, or with a `deadline`
-    (a `time.perf_counter()` value) an even share each of the time left; each record is
+    (a `time.perf_counter()` value) an even share each of the time left, which no
+    kernel's search outlasts by more than the trial under way; each record is
     written as soon as its kernel is tuned, so an interrupted run keeps what it finished."""
     check_budget(trials, seconds, threads, metaschedule)
     worker = Worker(threads)
@@ -248,8 +248,7 @@ def tune_specs(specs: list, trials: int = 64, seconds: float = 120.0,
                 if share <= 0:
                     break
             results.append(tune_spec(spec, trials, share, threads, worker, progress=progress,
-                                     folder=folder, metaschedule=metaschedule,
-                                     deadline=deadline))
+                                     folder=folder, metaschedule=metaschedule))
         return results
     finally:
         worker.close()
