@@ -126,7 +126,9 @@ def lookup(spec: WindowSpec | NeuronSpec, threads: int | None = None) -> Record 
 
 def lookup_travelled(spec, threads: int | None = None) -> Record | None:
     """A record tuned on another CPU of this CPU's vector ISA class (build.isa_class), for
-    the same spec, versions and thread count: a good start where no exact record exists."""
+    the same spec, versions and thread count: a good start where no exact record exists.
+    One from a CPU of the same model name (`mcpu`: another Zen 4, another Sapphire Rapids)
+    comes first, as its cores schedule alike; then the fastest."""
     wanted = key(spec, threads)
     mine = build.isa_class(wanted["target"])
     prefix = record_name(spec, "")[:-len(".json")]
@@ -144,7 +146,17 @@ def lookup_travelled(spec, threads: int | None = None) -> Record | None:
             if same and build.isa_class(record.key["target"]) == mine and \
                     (record.knobs in valid or isinstance(record.knobs, TraceKnobs)):
                 found.append(record)
-    return min(found, key=lambda r: r.best_ms, default=None)
+    return min(found, key=lambda r: (_cpu(r.key["target"]) != _cpu(wanted["target"]),
+                                     r.best_ms), default=None)
+
+
+def _cpu(target: str) -> str | None:
+    """The `mcpu` of a target's text (JSON), or None."""
+    try:
+        cpu = json.loads(target).get("mcpu")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return cpu if isinstance(cpu, str) else None
 
 
 def is_current(record: Record) -> bool:

@@ -119,6 +119,34 @@ def test_a_window_over_rows_defaults_to_a_tile_of_two_rows(precision):
         assert schedules.default_knobs(family(other, precision)[0]).block_axis != 0
 
 
+@pytest.mark.parametrize("precision", ["double", "float"])
+@pytest.mark.parametrize("registers", [16, 8])
+def test_a_bank_tile_fills_the_accumulator_registers(monkeypatch, precision, registers):
+    """Positions x filter vectors up to the accumulators the CPU has (16 with AVX-512 on a
+    core with two full-width FMA units, else 8), range-tested taps instead of a padded copy
+    of pre; either tile gives the reference's result."""
+    monkeypatch.setattr(schedules, "accumulators", lambda: registers)
+    spec, compute, expected = family("cnn-layer", precision)
+    knobs = schedules.default_knobs(spec)
+    vectors = knobs.vector_width // schedules.lanes(spec.dtype)
+    assert knobs.vector_axis == 2 and knobs.block_axis == 1 and knobs.inline_padding
+    assert knobs.block == max(b for b in (4, 8) if b * max(vectors, 1) <= registers)
+    assert knobs in schedules.candidates(spec)
+    assert_close(compute(knobs), expected, spec.dtype)
+    # a border padding keeps the padded copy (clamped indices, not a range test)
+    border = dataclasses.replace(spec, padding="border")
+    assert not schedules.default_knobs(border).inline_padding
+
+
+def test_fma_units_and_accumulators(monkeypatch):
+    assert build.fma_units("znver4", 64) == 1  # 512-bit FMAs as two 256-bit halves
+    assert build.fma_units("znver4", 32) == build.fma_units("sapphirerapids", 64) == 2
+    for width, units, expected in ((64, 2, 16), (64, 1, 8), (32, 2, 8)):
+        monkeypatch.setattr(build, "host", lambda w=width, u=units: {
+            "vector_bytes": w, "fma_units": u})
+        assert build.accumulators() == expected
+
+
 def test_neuron_template_knobs():
     spec = NeuronSpec(size=4096, inputs=("g",), targets=("exc",), target_counts=(2,),
                       outputs=("r", "u"), exprs=(
@@ -439,12 +467,12 @@ def test_a_regular_projection_tunes(tmp_path, monkeypatch):
         assert math.isfinite(result.best_ms) and result.record is not None
 
 
-def _record_for(spec, knobs, target: str, folder):
+def _record_for(spec, knobs, target: str, folder, best_ms=0.5):
     """A record of `spec` as tuned on a machine whose LLVM target reads `target`."""
     wanted = cache.key(spec) | {"target": target}
     path = folder / cache.record_name(spec, cache.digest(wanted))
     path.write_text(json.dumps({"format": cache.FORMAT, "key": wanted,
-                                "knobs": knobs_to_dict(knobs), "best_ms": 0.5,
+                                "knobs": knobs_to_dict(knobs), "best_ms": best_ms,
                                 "default_ms": 1.0, "trials": [], "updated": ""}))
     return path
 
@@ -467,6 +495,21 @@ def test_a_record_from_another_cpu_of_the_same_class_is_a_start(spec, tmp_path, 
     result = tuning.tune_spec(spec, trials=2, seconds=60, threads=None, progress=False)
     assert [t["knobs"] for t in result.trials] == [knobs_to_dict(schedules.default_knobs(spec)),
                                                    knobs_to_dict(knobs)]
+
+
+def test_a_travelled_record_of_the_same_cpu_model_comes_first(spec, tmp_path, monkeypatch):
+    monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
+    folder = tmp_path / "records"
+    folder.mkdir()
+    here = build.host()["target"]
+    fast = dataclasses.replace(schedules.default_knobs(spec), unroll=False, parallel=False)
+    alike = dataclasses.replace(schedules.default_knobs(spec), unroll=False, parallel=True)
+    _record_for(spec, fast, here.replace('"mcpu":"', '"mcpu":"other-'), folder, best_ms=0.1)
+    assert cache.lookup_travelled(spec).knobs == fast  # the only one: the fastest
+    # the same model with other features (another stepping, microcode, VM): slower, first
+    _record_for(spec, alike, here.replace('"mattr":["', '"mattr":["+made-up","'), folder,
+                best_ms=0.9)
+    assert cache.lookup(spec) is None and cache.lookup_travelled(spec).knobs == alike
 
 
 def test_isa_classes_of_llvm_targets():

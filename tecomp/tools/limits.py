@@ -34,13 +34,12 @@ CHAINS = 12  # independent accumulator vectors per thread: FMA latency (4) x uni
 # reaches denormals however long it runs, and the result says the chains really ran.
 A, B = 0.999, 0.001
 FIXED_POINT = B / (1 - A)
-# Nominal peak of an x86 core with AVX2: 2 FMA units of 256 bits (AMD Zen 2-4, Intel client
-# cores). This AMD EPYC (Zen 4) has AVX-512 but runs a 512-bit FMA on both 256-bit units, so
-# its peak per cycle is the same: 2 x 8 float32 lanes x 2 flop = 32 flop per cycle per core.
-# /proc/cpuinfo's "cpu MHz" in a VM is the base (TSC) clock, 2.6 GHz here, while the cores
-# boost to about 3.5 GHz, so measured / nominal of 1.0-1.5 is plausible; far above says the
-# kernel was optimised away, far below that it is not FMA-bound (or the machine is busy).
-FMA_UNITS, FMA_UNIT_BYTES = 2, 32
+# Nominal peak: the core's full-width FMA units (`build.fma_units`: 2, or 1 on a Zen 4 core,
+# which runs a 512-bit FMA as two 256-bit halves) x vector lanes x 2 flop x "cpu MHz". In a
+# VM, /proc/cpuinfo's "cpu MHz" is the base (TSC) clock, 2.6 GHz on the machines measured
+# here, while the cores boost to about 3.5 GHz, so measured / nominal of 1.0-1.5 is
+# plausible; far above says the kernel was optimised away, far below that it is not
+# FMA-bound (or the machine is busy).
 
 
 # -- peak FMA throughput -------------------------------------------------------------------------
@@ -112,13 +111,15 @@ def peak_fma(dtype: str, threads: int, seconds: float = 0.05, repeats: int = 7) 
 
 
 def nominal_gflops(dtype: str, threads: int) -> float | None:
-    """FMA_UNITS x FMA_UNIT_BYTES of lanes x 2 flop x "cpu MHz" x threads (see above)."""
+    """FMA units x vector lanes x 2 flop x "cpu MHz" x threads (see above)."""
+    from tecomp import build
+
     with contextlib.suppress(OSError, StopIteration, ValueError):
         mhz = float(next(line.split(":")[1] for line in
                          Path("/proc/cpuinfo").read_text().splitlines()
                          if line.startswith("cpu MHz")))
-        lanes = FMA_UNIT_BYTES // np.dtype(dtype).itemsize
-        return round(threads * FMA_UNITS * lanes * 2 * mhz / 1e3, 1)
+        lanes = build.vector_bytes() // np.dtype(dtype).itemsize
+        return round(threads * build.host()["fma_units"] * lanes * 2 * mhz / 1e3, 1)
     return None
 
 
