@@ -2,13 +2,15 @@
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
 
-from tecomp import reference
+from tecomp import denormals, reference, runtime
 from tecomp.tools import harness, limits, peers, report, suite
 
 
@@ -246,3 +248,26 @@ def test_matrix_peers_agree_with_the_reference(name):
     assert item["kind"] == "Projection" and item["method"] == "connect_from_sparse"
     assert item["options"]["storage_format"] == ("dense" if name == "B7" else "csr")
     assert len(weights["w0_data"]) == pattern.nnz and isinstance(ann.Projection, type)
+
+
+@pytest.mark.skipif(not denormals.SUPPORTED or runtime.cores() < 2,
+                    reason="no control of the FPU mode here, or no worker thread")
+def test_measuring_the_limits_first_leaves_the_workers_flushing(tmp_path):
+    """TVM's worker threads keep the floating-point mode of their creation: the limits'
+    kernels, run first in a benchmark process, must not create them on IEEE denormals."""
+    script = textwrap.dedent("""
+        import numpy as np, tecomp as ann
+        from tecomp.tools import limits
+        limits.measure(quick=True, precisions=("float32",))
+        ann.setup(precision="float")
+        pop = ann.Population((512, 512), ann.Neuron(equations="10 * dr/dt + r = 0 : init = 1.0"))
+        ann.compile(); ann.simulate(2000.0)
+        r = pop.r
+        print(int(np.sum((r != 0) & (np.abs(r) < np.finfo(np.float32).tiny))))
+    """)
+    env = os.environ | {"TECOMP_CACHE": str(tmp_path), "TVM_NUM_THREADS": "2"}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=600, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert int(run.stdout.split()[-1]) == 0  # every rate flushed, on both threads
+
