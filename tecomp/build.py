@@ -89,11 +89,9 @@ def host() -> dict:
     if fingerprint is not None:
         try:
             known = json.loads(path.read_text())
-            if isinstance(known, dict) and isinstance(known.get(fingerprint), dict) and \
-                    set(known[fingerprint]) == {"target", "llvm", "tvm", "vector_bytes",
-                                                 "fma_units"}:
+            if isinstance(known, dict) and _described(known.get(fingerprint)):
                 return known[fingerprint]
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             known = {}
     else:
         known = {}
@@ -111,6 +109,17 @@ def host() -> dict:
     return described
 
 
+def _described(entry) -> bool:
+    """Whether a machine.json entry is one `_describe` could have written (an edited or
+    damaged one is described again, never trusted)."""
+    return (isinstance(entry, dict) and set(entry) == {"target", "llvm", "tvm",
+                                                        "vector_bytes", "fma_units"}
+            and isinstance(entry["target"], str) and isinstance(entry["tvm"], str)
+            and (entry["llvm"] is None or type(entry["llvm"]) is int)
+            and type(entry["vector_bytes"]) is int and entry["vector_bytes"] in (16, 32, 64)
+            and type(entry["fma_units"]) is int and entry["fma_units"] in (1, 2))
+
+
 def _describe() -> dict:
     import tvm
 
@@ -124,8 +133,11 @@ def _describe() -> dict:
 
 
 def fma_units(cpu: str, width: int) -> int:
-    """Full-width vector FMAs a core starts per cycle: 2 on current x86 and AArch64 server
-    cores, 1 on a Zen 4 core with AVX-512 (it runs each 512-bit FMA as two 256-bit halves)."""
+    """Full-width vector FMAs a core starts per cycle: 1 on a Zen 4 core with AVX-512 (it
+    runs each 512-bit FMA as two 256-bit halves), else taken as 2, as on Xeon server cores
+    with AVX-512 and on AVX2 cores. Some client and entry Xeon cores have one 512-bit unit;
+    their tile is still within the registers, and LLVM's CPU name cannot single them out in
+    a VM (the benchmark's Xeon, 2 units measured, reads `rocketlake`)."""
     return 1 if cpu == "znver4" and width == 64 else 2
 
 
@@ -173,7 +185,12 @@ def accumulators() -> int:
     in float64 and from 3.1 to 2.7 ms in float32, 2 threads)."""
     width = vector_bytes()
     registers = 32 if width == 64 or platform.machine() in ("aarch64", "arm64") else 16
-    return registers * int(host()["fma_units"]) // 4
+    return registers * fma_units_here() // 4
+
+
+def fma_units_here() -> int:
+    """`fma_units` of the target kernels are compiled for."""
+    return int(host()["fma_units"])
 
 
 # Splits loops at `likely` range tests, so inline padding leaves a branch-free main body.

@@ -147,6 +147,28 @@ def test_fma_units_and_accumulators(monkeypatch):
         assert build.accumulators() == expected
 
 
+def test_a_damaged_machine_description_is_described_again(tmp_path, monkeypatch):
+    """machine.json is read back, never trusted: a value `_describe` cannot have written
+    (an edit, a damaged file) gets the machine described anew instead of a crash or a
+    nonsense register tile."""
+    monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
+    monkeypatch.setattr(build, "_fingerprint", lambda: "this-machine")
+    good = build._describe()
+    path = tmp_path / "machine.json"
+    damaged = [json.dumps({"this-machine": good | {"fma_units": bad}})
+               for bad in ("two", "2", None, [2], -1, 0, 10**6, 2.7, True)]
+    damaged += [json.dumps({"this-machine": good | {"vector_bytes": 0}}), "[" * 200_000]
+    try:
+        for text in damaged:
+            path.write_text(text)
+            build.host.cache_clear()
+            assert build.host() == good, text[:80]
+            assert build.accumulators() in (8, 16)
+            assert json.loads(path.read_text())["this-machine"] == good  # written again
+    finally:
+        build.host.cache_clear()
+
+
 def test_neuron_template_knobs():
     spec = NeuronSpec(size=4096, inputs=("g",), targets=("exc",), target_counts=(2,),
                       outputs=("r", "u"), exprs=(

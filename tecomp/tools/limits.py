@@ -119,7 +119,7 @@ def nominal_gflops(dtype: str, threads: int) -> float | None:
                          Path("/proc/cpuinfo").read_text().splitlines()
                          if line.startswith("cpu MHz")))
         lanes = build.vector_bytes() // np.dtype(dtype).itemsize
-        return round(threads * build.host()["fma_units"] * lanes * 2 * mhz / 1e3, 1)
+        return round(threads * build.fma_units_here() * lanes * 2 * mhz / 1e3, 1)
     return None
 
 
