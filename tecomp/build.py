@@ -177,15 +177,17 @@ def vector_bytes() -> int:
 
 
 def accumulators() -> int:
-    """How many vector registers a kernel's output tile may hold as accumulators: a quarter
-    of the register file (32 registers with AVX-512 and on AArch64, 16 with AVX2) per
-    full-width FMA unit, so that both units have chains in flight and half the registers
-    stay for weights and inputs: 16 on a Xeon with AVX-512, 8 with AVX2 and on Zen 4 (there
-    16 ran B2 float64 at 3.2 ms against 2.0 ms; on the Xeon 16 took B3 from 7.0 to 5.6 ms
-    in float64 and from 3.1 to 2.7 ms in float32, 2 threads)."""
+    """How many vector registers a kernel's output tile may hold as accumulators. With 32
+    registers (AVX-512, AArch64) and two full-width FMA units, all but 4 (two weight
+    vectors, the broadcast input, one spare): 28, so that both units have many chains in
+    flight (B3 on a Xeon, kernel alone: 3.31 ms with 8, 2.82 with 16, 2.40 with 28 in
+    float32; 7.38, 5.93, 5.38 ms in float64). Otherwise a quarter of the registers per
+    unit: 8 with AVX2's 16 (16 spill: B3 4.87 against 6.25 ms) and on a Zen 4 core, whose
+    one 512-bit FMA per cycle 8 keep busy (16 ran B2 float64 at 3.2 against 2.0 ms)."""
     width = vector_bytes()
     registers = 32 if width == 64 or platform.machine() in ("aarch64", "arm64") else 16
-    return registers * fma_units_here() // 4
+    units = fma_units_here()
+    return registers - 4 if registers == 32 and units == 2 else registers * units // 4
 
 
 def fma_units_here() -> int:

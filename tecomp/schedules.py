@@ -5,7 +5,7 @@ and the CPU's vector width and register count (`build.vector_bytes`, `build.accu
 the output's outer loops are fused and run in parallel when the work pays for the threads;
 the output axis with the closest pre reads is vectorised over two registers, accumulated in
 registers; a bank gets a tile of as many positions x its filter vectors as the accumulator
-registers hold (8 x 2 registers on a Xeon with AVX-512, 4 x 2 with AVX2 or on Zen 4) and
+registers hold (14 x 2 registers on a Xeon with AVX-512, 4 x 2 with AVX2 or on Zen 4) and
 tests its taps' range instead of copying pre padded; a convolution whose rows overlap gets
 a tile of 2 rows; a small sum over an input beyond the caches tests its taps' range too;
 small windows are unrolled. A tuner replaces the defaults with measured ones; every knob
@@ -35,8 +35,9 @@ MAX_UNROLL_STEPS = 512
 # Vector loads of every 3rd element or sparser turn into slow gathers.
 MAX_VECTOR_STRIDE = 2
 BLOCKS = (2, 4, 8)
-# Positions of a bank's register tile, largest first (each times the filter vectors).
-BANK_BLOCKS = (8, 4)
+# Positions of a bank's register tile, largest first (each times the filter vectors); more
+# than 14 positions of one filter vector load an input per FMA and measured slower.
+BANK_BLOCKS = (14, 12, 8, 7, 6, 4, 2)
 # The inline padding default (`_inline_by_default`): windows up to 3x3-sized, inputs
 # beyond a core's L2 cache.
 INLINE_MAX_TAPS = 9
@@ -148,7 +149,7 @@ def candidates(spec) -> list[Knobs]:
         if inline and axis is not None and strides[axis] != 0:
             continue  # partitioning at the range tests would cut the vector loop
         blocks = [(None, 1)] + [(b, f) for b in range(len(spec.post)) if b != axis
-                                for f in BLOCKS if spec.post[b] % f == 0]
+                                for f in _block_sizes(spec, b) if spec.post[b] % f == 0]
         for block_axis, block in blocks:
             out.append(WindowKnobs(vector_axis=axis, vector_width=width,
                                    block_axis=block_axis, block=block, parallel=parallel,
@@ -160,6 +161,14 @@ def candidates(spec) -> list[Knobs]:
                         block_axis=0 if b > 1 else None)
             for w in _tap_widths(spec) for p in (False, True) for b in batch_blocks]
     return out
+
+
+def _block_sizes(spec: WindowSpec, axis: int) -> tuple[int, ...]:
+    """Tile sizes a tuner may try on an output axis: a bank's positions take the sizes of
+    its default tiles too."""
+    if spec.bank and axis == len(spec.post) - 2:
+        return tuple(sorted(set(BLOCKS) | set(BANK_BLOCKS)))
+    return BLOCKS
 
 
 def _tap_widths(spec: WindowSpec) -> list[int]:

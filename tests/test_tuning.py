@@ -30,6 +30,7 @@ FAMILIES = {
     "conv-3d": ((8, 8, 8), (8, 8, 8), (3, 3, 3), "connect_filter", {}),
     "bank": ((32, 32), (16, 16, 16), (16, 3, 3), "connect_filters", {}),
     "cnn-layer": ((16, 16, 8), (16, 16, 16), (16, 3, 3, 8), "connect_filters", {}),
+    "cnn-layer-14": ((14, 14, 8), (14, 14, 16), (16, 3, 3, 8), "connect_filters", {}),
     "keep-last": ((16, 32, 3), (16, 32, 3), (3, 3), "connect_filter",
                   {"keep_last_dimension": True}),
     "table": ((20, 20), (8, 8), (3, 3), "connect_filter",
@@ -120,17 +121,20 @@ def test_a_window_over_rows_defaults_to_a_tile_of_two_rows(precision):
 
 
 @pytest.mark.parametrize("precision", ["double", "float"])
-@pytest.mark.parametrize("registers", [16, 8])
-def test_a_bank_tile_fills_the_accumulator_registers(monkeypatch, precision, registers):
-    """Positions x filter vectors up to the accumulators the CPU has (16 with AVX-512 on a
-    core with two full-width FMA units, else 8), range-tested taps instead of a padded copy
-    of pre; either tile gives the reference's result."""
+@pytest.mark.parametrize("registers", [28, 16, 8])
+@pytest.mark.parametrize("name", ["cnn-layer", "cnn-layer-14"])
+def test_a_bank_tile_fills_the_accumulator_registers(monkeypatch, name, precision, registers):
+    """Positions x filter vectors up to the accumulators the CPU has (28 with 32 registers
+    and two full-width FMA units, else 8), range-tested taps instead of a padded copy of
+    pre; every tile gives the reference's result."""
     monkeypatch.setattr(schedules, "accumulators", lambda: registers)
-    spec, compute, expected = family("cnn-layer", precision)
+    spec, compute, expected = family(name, precision)
     knobs = schedules.default_knobs(spec)
     vectors = knobs.vector_width // schedules.lanes(spec.dtype)
-    assert knobs.vector_axis == 2 and knobs.block_axis == 1 and knobs.inline_padding
-    assert knobs.block == max(b for b in (4, 8) if b * max(vectors, 1) <= registers)
+    assert knobs.vector_axis == 2 and knobs.inline_padding
+    assert knobs.block == max(b for b in schedules.BANK_BLOCKS
+                              if b * max(vectors, 1) <= registers and spec.post[1] % b == 0)
+    assert knobs.block_axis == 1
     assert knobs in schedules.candidates(spec)
     assert_close(compute(knobs), expected, spec.dtype)
     # a border padding keeps the padded copy (clamped indices, not a range test)
@@ -141,7 +145,7 @@ def test_a_bank_tile_fills_the_accumulator_registers(monkeypatch, precision, reg
 def test_fma_units_and_accumulators(monkeypatch):
     assert build.fma_units("znver4", 64) == 1  # 512-bit FMAs as two 256-bit halves
     assert build.fma_units("znver4", 32) == build.fma_units("sapphirerapids", 64) == 2
-    for width, units, expected in ((64, 2, 16), (64, 1, 8), (32, 2, 8)):
+    for width, units, expected in ((64, 2, 28), (64, 1, 8), (32, 2, 8)):
         monkeypatch.setattr(build, "host", lambda w=width, u=units: {
             "vector_bytes": w, "fma_units": u})
         assert build.accumulators() == expected
@@ -163,7 +167,7 @@ def test_a_damaged_machine_description_is_described_again(tmp_path, monkeypatch)
             path.write_text(text)
             build.host.cache_clear()
             assert build.host() == good, text[:80]
-            assert build.accumulators() in (8, 16)
+            assert build.accumulators() in (8, 28)
             assert json.loads(path.read_text())["this-machine"] == good  # written again
     finally:
         build.host.cache_clear()
