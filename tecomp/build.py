@@ -180,10 +180,11 @@ def accumulators() -> int:
     """How many vector registers a kernel's output tile may hold as accumulators. With 32
     registers (AVX-512, AArch64) and two full-width FMA units, all but 4 (two weight
     vectors, the broadcast input, one spare): 28, so that both units have many chains in
-    flight (B3 on a Xeon, kernel alone: 3.31 ms with 8, 2.82 with 16, 2.40 with 28 in
-    float32; 7.38, 5.93, 5.38 ms in float64). Otherwise a quarter of the registers per
-    unit: 8 with AVX2's 16 (16 spill: B3 4.87 against 6.25 ms) and on a Zen 4 core, whose
-    one 512-bit FMA per cycle 8 keep busy (16 ran B2 float64 at 3.2 against 2.0 ms)."""
+    flight (B3 on a Xeon, kernel alone: 3.31 ms with 8; 2.88 with 16 against 2.73 with 28
+    in float32, 5.76 against 5.36 ms in float64, medians of one interleaved run).
+    Otherwise a quarter of the registers per unit: 8 with AVX2's 16 (16 spill: B3 4.87
+    against 6.25 ms) and on a Zen 4 core, whose one 512-bit FMA per cycle 8 keep busy (16
+    ran B2 float64 at 3.2 against 2.0 ms)."""
     width = vector_bytes()
     registers = 32 if width == 64 or platform.machine() in ("aarch64", "arm64") else 16
     units = fma_units_here()

@@ -127,7 +127,7 @@ def lookup(spec: WindowSpec | NeuronSpec, threads: int | None = None) -> Record 
 def lookup_travelled(spec, threads: int | None = None) -> Record | None:
     """A record tuned on another CPU of this CPU's vector ISA class (build.isa_class), for
     the same spec, versions and thread count: a good start where no exact record exists.
-    One from a CPU of the same model name (`mcpu`: another Zen 4, another Sapphire Rapids)
+    One from a CPU of the same model name (`mcpu`: another Zen 4, another Xeon of that generation)
     comes first, as its cores schedule alike; then the fastest."""
     wanted = key(spec, threads)
     mine = build.isa_class(wanted["target"])

@@ -101,9 +101,8 @@ def default_knobs(spec) -> Knobs:
         # With the filters in the vector, a tile of neighbouring positions reuses each
         # weight vector from registers (the classic direct-convolution micro-kernel), as
         # many as the accumulator registers allow.
-        vectors = max(1, width // lanes(spec.dtype))
-        fitting = [b for b in BANK_BLOCKS
-                   if b * vectors <= accumulators() and spec.post[-2] % b == 0]
+        vectors, room = max(1, width // lanes(spec.dtype)), accumulators()
+        fitting = [b for b in BANK_BLOCKS if b * vectors <= room and spec.post[-2] % b == 0]
         if fitting:
             block_axis, block = len(spec.post) - 2, fitting[0]
         # Range tests on the positions cost the vector loop nothing and save writing and

@@ -503,10 +503,15 @@ def _record_for(spec, knobs, target: str, folder, best_ms=0.5):
     return path
 
 
-def test_a_record_from_another_cpu_of_the_same_class_is_a_start(spec, tmp_path, monkeypatch):
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    """An empty user cache's records folder."""
     monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
-    folder = tmp_path / "records"
-    folder.mkdir()
+    (tmp_path / "records").mkdir()
+    return tmp_path / "records"
+
+
+def test_a_record_from_another_cpu_of_the_same_class_is_a_start(spec, folder):
     here = build.host()["target"]
     knobs = dataclasses.replace(schedules.default_knobs(spec), unroll=False, parallel=False)
     assert cache.lookup(spec) is None and cache.lookup_travelled(spec) is None
@@ -523,10 +528,7 @@ def test_a_record_from_another_cpu_of_the_same_class_is_a_start(spec, tmp_path, 
                                                    knobs_to_dict(knobs)]
 
 
-def test_a_travelled_record_of_the_same_cpu_model_comes_first(spec, tmp_path, monkeypatch):
-    monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
-    folder = tmp_path / "records"
-    folder.mkdir()
+def test_a_travelled_record_of_the_same_cpu_model_comes_first(spec, folder):
     here = build.host()["target"]
     fast = dataclasses.replace(schedules.default_knobs(spec), unroll=False, parallel=False)
     alike = dataclasses.replace(schedules.default_knobs(spec), unroll=False, parallel=True)

@@ -48,9 +48,8 @@ def measure(request: dict, baselines: _Baselines) -> dict:
         if isinstance(spec, MatrixSpec):
             # A regular projection streams its weights from memory in every step, after the
             # other kernels have used the caches. Timed warm, a matrix that fits a large L3
-            # (B7's 134 MB in a 480 MB L3) picks schedules for the cache, slower per step
-            # than the defaults (4.04 against 2.38 ms): each call starts with the weights
-            # and indices flushed from the caches (pre, the first argument, stays).
+            # (B7's 134 MB in a 480 MB L3) would be scored at cache speed: each call starts
+            # with the weights and indices flushed (pre, the first argument, stays).
             timer = executable.mod.time_evaluator(
                 "main", tvm.cpu(), number=1, repeat=15,
                 f_preproc="cache_flush_cpu_non_first_arg")
