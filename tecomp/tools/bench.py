@@ -64,8 +64,9 @@ def parse_args(argv):
                              "C++ build takes 10-20 s per case); NumPy always checks outputs")
     parser.add_argument("--no-tuned", action="store_true", help="skip the tuned schedules")
     parser.add_argument("--omp-passive", action="store_true",
-                        help="OMP_WAIT_POLICY=PASSIVE for the peers (PyTorch, ANNarchy): "
-                             "their spinning threads stall for ms on a loaded machine")
+                        help="OMP_WAIT_POLICY=PASSIVE for the peers (PyTorch, ANNarchy), for a "
+                             "loaded machine where their spinning threads stall others; not "
+                             "their best: PyTorch's B2/B3 steps take about 2x as long")
     parser.add_argument("--out", type=Path,
                         help="folder for bench.json and bench.md (default: bench-results; "
                              "--quick: a new temporary folder)")

@@ -26,6 +26,13 @@ SEED = 20240501
 # Thread pools spin a few ms after a call (TVM, OpenMP): on 2 cores the next system's
 # threads would wait for those spinning ones, so every call waits this long first.
 SETTLE_S = 0.02
+# Then untimed calls for this long (by the runner's own clock) before the timed one: in a
+# running simulation steps follow each other, cores at full clock, caches warm, thread
+# pools awake. After the settle, one call is not enough on a virtual machine: measured with
+# one (B3, float32, 2 threads) tecomp's step took 2.47 ms and PyTorch's 2.47 ms against 2.15
+# and 2.16 ms after 20 ms of calls, their kernels' warm time.
+WARM_S = 0.02
+WARM_CALLS_MAX = 1000  # a runner whose clock reads 0 still stops warming
 SLOW_S = 0.05  # a call this long needs no untimed call before it
 
 
@@ -158,9 +165,10 @@ def _checked(name: str, make, expected, tolerance, out: Outcome,
 
 
 def interleave(runners: list[Runner], repeats: int, budget: float) -> dict[str, list[float]]:
-    """Rounds in which every runner, in a new random order, makes one untimed call then one
-    timed call: a step as in a running simulation (warm caches, its own threads awake),
-    without the others' threads, which get SETTLE_S to stop spinning before each call.
+    """Rounds in which every runner, in a new random order, makes untimed calls for WARM_S
+    (at least one; none for a call of SLOW_S or more) then one timed call: a step as in a
+    running simulation (warm caches, its own threads awake), without the others' threads,
+    which get SETTLE_S to stop spinning before each call.
     A runner that has spent `budget` seconds (after at least 3 samples) sits out."""
     order = random.Random(SEED)
     samples = {r.name: [] for r in runners}
@@ -174,7 +182,11 @@ def interleave(runners: list[Runner], repeats: int, budget: float) -> dict[str, 
                     continue
                 time.sleep(SETTLE_S)
                 if (done[-1] / 1e3 if done else runner.check_s) < SLOW_S:
-                    runner.timed()
+                    warmed = 0.0
+                    for _ in range(WARM_CALLS_MAX):
+                        warmed += runner.timed()
+                        if warmed >= WARM_S:
+                            break
                 seconds = runner.timed()
                 done.append(1e3 * seconds)
                 spent[runner.name] += seconds

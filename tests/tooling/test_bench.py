@@ -146,8 +146,22 @@ def test_interleave_stops_slow_runners_after_their_budget():
 
     fast, slow = Fake("fast", 0.001), Fake("slow", 1.0)
     samples = harness.interleave([fast, slow], repeats=10, budget=2.0)
-    assert samples["fast"] == [1.0] * 10 and fast.calls == 20  # an untimed call before each
+    # untimed calls for WARM_S (20 of 1 ms) before each timed one
+    assert samples["fast"] == [1.0] * 10 and fast.calls == 10 * (20 + 1)
     assert samples["slow"] == [1000.0] * 3 and slow.calls == 4  # only the first is warmed
+
+
+def test_interleave_warming_ends_for_a_runner_whose_clock_reads_zero():
+    class Instant(peers.Runner):
+        calls = 0
+
+        def timed(self):
+            self.calls += 1
+            return 0.0
+
+    runner = Instant("instant", None, None)
+    assert harness.interleave([runner], repeats=2, budget=1.0)["instant"] == [0.0, 0.0]
+    assert runner.calls == 2 * (harness.WARM_CALLS_MAX + 1)
 
 
 def test_unknown_case_is_refused():
