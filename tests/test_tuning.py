@@ -405,6 +405,39 @@ def test_two_trial_smoke_tune(spec, tmp_path, monkeypatch):
     assert cache.lookup(spec, threads=1).knobs == result.knobs
 
 
+class ScriptedWorker:
+    """Times by knobs: the defaults always 1.0 ms, the first other candidate `first` then
+    `again`, every other candidate 2.0 ms."""
+
+    def __init__(self, default, first: float, again: float):
+        self.default, self.first, self.again, self.lucky = default, first, again, None
+
+    def measure(self, spec, knobs):
+        if knobs == self.default:
+            ms = 1.0
+        elif self.lucky is None or knobs == self.lucky:
+            ms = self.again if self.lucky is not None else self.first
+            self.lucky = knobs
+        else:
+            ms = 2.0
+        return {"ms": ms, "error": None, "build_s": 0.0}
+
+
+@pytest.mark.parametrize("again, wins", [(1.2, False), (0.8, True)])
+def test_a_lucky_trial_is_timed_again_before_it_is_kept(spec, again, wins):
+    """A candidate that beat the defaults once by luck (0.5 ms, then 1.2) loses to them on
+    the median of its timings; one that is really faster (0.5, then 0.8) keeps its lead."""
+    default = schedules.default_knobs(spec)
+    worker = ScriptedWorker(default, first=0.5, again=again)
+    result = tuning.tune_spec(spec, trials=8, seconds=60, worker=worker, progress=False,
+                              save=False)
+    lucky = next(t for t in result.trials if t["knobs"] == knobs_to_dict(worker.lucky))
+    assert lucky["confirm_ms"] == [again] * search.CONFIRM_ROUNDS
+    assert result.default_ms == 1.0
+    assert (result.knobs == worker.lucky) is wins
+    assert result.best_ms == (again if wins else 1.0)
+
+
 def test_trace_records_schedule_like_their_source(spec):
     """A record may hold a schedule trace (what MetaSchedule produces) instead of knobs."""
     import tvm

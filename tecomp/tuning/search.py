@@ -9,6 +9,7 @@ candidates, within a budget of trials and seconds. Every trial's timing is kept 
 import math
 import os
 import random
+import statistics
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -21,6 +22,13 @@ from ..knobs import Knobs, knobs_to_dict
 from ..specs import MatrixSpec, NeuronSpec, WindowSpec, to_dict
 
 CANDIDATE_TIMEOUT = 60.0  # seconds to build and time one candidate
+# The fastest of many noisy trials owes part of its lead to luck: B3's record on the Xeon
+# beat the defaults by 2 % in its trial and ran 5 % slower per step. So the defaults and the
+# CONFIRM_TOP fastest other candidates are timed CONFIRM_ROUNDS more times, in turns, and
+# the record keeps the best median. The search gets SEARCH_SHARE of a kernel's seconds.
+CONFIRM_TOP = 3
+CONFIRM_ROUNDS = 3
+SEARCH_SHARE = 0.85
 
 
 @dataclass
@@ -84,24 +92,47 @@ def tune_spec(spec: WindowSpec | NeuronSpec, trials: int = 64, seconds: float = 
     own_worker = worker is None
     worker = worker or Worker(threads)
     try:
-        log = _search(spec, trials, seconds, worker, random.Random(seed), progress)
+        log = _search(spec, trials, SEARCH_SHARE * seconds, worker, random.Random(seed),
+                      progress)
         if metaschedule and isinstance(spec, WindowSpec):
             log.append(_metaschedule_trial(spec, metaschedule, worker, threads))
+        _confirm(spec, log, worker, start + seconds)
     finally:
         if own_worker:
             worker.close()
-    best = min(log, key=lambda t: t["ms"])
-    default_ms = log[0]["ms"]
-    result = TuneResult(spec, default_ms, best["ms"], best["candidate"], _recorded(log),
+    best = min(log, key=_median_ms)
+    default_ms = _median_ms(log[0])
+    result = TuneResult(spec, default_ms, _median_ms(best), best["candidate"], _recorded(log),
                         time.perf_counter() - start)
-    if save and math.isfinite(best["ms"]):
+    if save and math.isfinite(result.best_ms):
         try:
-            result.record = cache.save(spec, best["candidate"], best["ms"], default_ms,
+            result.record = cache.save(spec, best["candidate"], result.best_ms, default_ms,
                                        result.trials, threads, folder)
         except OSError as err:
             warnings.warn(f"tecomp: tuned {label(spec)} but cannot write its record "
                           f"({err}); the result is returned, not cached", stacklevel=2)
     return result
+
+
+def _confirm(spec, log: list[dict], worker: Worker, deadline: float) -> None:
+    """Time the defaults (log[0]) and the CONFIRM_TOP fastest other trials again, in turns,
+    CONFIRM_ROUNDS times while `deadline` (a `time.perf_counter()` value) is ahead; each
+    trial keeps its new times in "confirm_ms"."""
+    others = sorted((t for t in log[1:] if math.isfinite(t["ms"])), key=lambda t: t["ms"])
+    chosen = [t for t in log[:1] if math.isfinite(t["ms"])] + others[:CONFIRM_TOP]
+    if len(chosen) < 2:
+        return
+    for _ in range(CONFIRM_ROUNDS):
+        for trial in chosen:
+            if time.perf_counter() >= deadline:
+                return
+            trial.setdefault("confirm_ms", []).append(
+                worker.measure(spec, trial["candidate"])["ms"])
+
+
+def _median_ms(trial: dict) -> float:
+    """A trial's median time over its first timing and those of `_confirm`."""
+    return statistics.median([trial["ms"], *trial.get("confirm_ms", ())])
 
 
 def check_budget(trials, seconds, threads, metaschedule=0) -> None:
