@@ -4,16 +4,12 @@
     python -m tecomp.tools.limits --quick
 
 `measure()` gives, per precision, the GFLOP/s of a TVM kernel made only of independent FMA
-chains held in registers (`peak_fma`), and the GB/s of array copies, read + write bytes, the
-better of `np.copyto` and a parallel TVM copy (`copy_bandwidth`): one of 512 MiB (memory)
-and one of CACHE_COPY_MB (held by the last-level cache, where a step's data stays when it
-fits there: pre, post and weights are the same arrays every step). The benchmark
+chains held in registers (`peak_fma`), and the GB/s of a large array copy, read + write
+bytes, the better of `np.copyto` and a parallel TVM copy (`copy_bandwidth`). The benchmark
 (`tools.bench`) measures them in each of its workers, before and after its cases, keeps the
 better of the two (other work on the machine only lowers a limit), and `judge` then says of
 every case whether it is compute-bound (its flop per byte at least the machine balance,
-peak GFLOP/s over the copy GB/s that applies) or memory-bound, and which share of that
-limit tecomp reached; a case whose bytes fit in half the last-level cache is judged
-against the cache copy:
+peak GFLOP/s over copy GB/s) or memory-bound, and which share of that limit tecomp reached:
 
 >>> limits = {"fma_gflops": {"float32": 200.0}, "copy_gbs": 25.0}
 >>> judge(flops=2e9, nbytes=1e7, dtype="float32", limits=limits, gflops=150.0, gbs=0.75)
@@ -26,7 +22,6 @@ Importing this module does not import TVM; the kernels are built when measured.
 import argparse
 import contextlib
 import json
-import re
 import statistics
 import time
 from pathlib import Path
@@ -168,24 +163,6 @@ def copy_bandwidth(megabytes: int, threads: int, repeats: int = 7) -> dict:
             "gbs": round(max(numpy, tvm_gbs), 1)}
 
 
-CACHE_COPY_MB = 16  # two 16 MiB arrays: past a core's L2, inside a last-level cache of 64 MB+
-
-
-def last_level_cache_mb(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> float | None:
-    """The size in MB (2**20 bytes) of cpu0's highest cache level, from sysfs; None where
-    sysfs does not say."""
-    sizes = {}
-    with contextlib.suppress(OSError):
-        for index in root.glob("index*"):
-            with contextlib.suppress(OSError, ValueError):
-                level = int((index / "level").read_text())
-                match = re.fullmatch(r"(\d+)([KMG]?)", (index / "size").read_text().strip())
-                if match:
-                    scale = {"": 2**-20, "K": 2**-10, "M": 1, "G": 2**10}[match[2]]
-                    sizes[level] = max(sizes.get(level, 0.0), int(match[1]) * scale)
-    return sizes[max(sizes)] if sizes else None
-
-
 # -- both, and what they say of a case -----------------------------------------------------------
 def measure(threads: int | None = None, quick: bool = False,
             precisions=PRECISIONS) -> dict:
@@ -205,12 +182,9 @@ def measure(threads: int | None = None, quick: bool = False,
         fma = {dtype: peak_fma(dtype, threads, seconds=0.01 if quick else 0.05)
                for dtype in precisions}
         copy = copy_bandwidth(64 if quick else 512, threads)
-        cache = copy_bandwidth(CACHE_COPY_MB, threads, repeats=7 if quick else 21)
     return {"threads": threads, "fma": fma, "copy": copy,
             "fma_gflops": {dtype: f["gflops"] for dtype, f in fma.items()},
             "copy_gbs": copy["gbs"], "copy_mb": copy["megabytes"],
-            "cache_copy": cache, "cache_copy_gbs": cache["gbs"],
-            "llc_mb": last_level_cache_mb(),
             "nominal_gflops": {dtype: nominal_gflops(dtype, threads) for dtype in precisions},
             "seconds": round(time.perf_counter() - start, 2)}
 
@@ -223,38 +197,26 @@ def best(first: dict, again: dict) -> dict:
                          for d, v in first["fma_gflops"].items()}
     out["fma"] = {d: again["fma"][d] if again["fma_gflops"].get(d, 0.0) > v else first["fma"][d]
                   for d, v in first["fma_gflops"].items()}
-    for name in ("copy", "cache_copy"):
-        if again.get(f"{name}_gbs", 0.0) > first.get(f"{name}_gbs", 0.0):
-            out[name], out[f"{name}_gbs"] = again[name], again[f"{name}_gbs"]
+    if again["copy_gbs"] > first["copy_gbs"]:
+        out["copy"], out["copy_gbs"] = again["copy"], again["copy_gbs"]
     return out
 
 
-def in_cache(limits: dict, nbytes: float) -> bool:
-    """Whether `nbytes` fit in half the last-level cache (the other half for everything
-    else), with a cache copy measured to judge them by."""
-    llc = limits.get("llc_mb")
-    return bool(llc and limits.get("cache_copy_gbs") and nbytes <= llc * 2**20 / 2)
-
-
-def balance(limits: dict, dtype: str, cached: bool = False) -> float:
-    """The machine balance: flop per byte at which peak FMA and copy (from the cache when
-    `cached`) take the same time."""
-    return limits["fma_gflops"][dtype] / limits["cache_copy_gbs" if cached else "copy_gbs"]
+def balance(limits: dict, dtype: str) -> float:
+    """The machine balance: flop per byte at which peak FMA and copy take the same time."""
+    return limits["fma_gflops"][dtype] / limits["copy_gbs"]
 
 
 def judge(flops: float, nbytes: float, dtype: str, limits: dict, gflops: float,
           gbs: float) -> dict:
     """Whether a kernel of `flops` and `nbytes` (the least it must move) is compute- or
     memory-bound on this machine, and its share (`fraction`) of that limit when it runs at
-    `gflops` and `gbs`: the copy it is measured against is the cache copy when `nbytes`
-    fit in half the last-level cache (`in_cache`), else the memory one."""
-    cached = in_cache(limits, nbytes)
-    intensity, machine = flops / nbytes, balance(limits, dtype, cached)
+    `gflops` and `gbs`."""
+    intensity, machine = flops / nbytes, balance(limits, dtype)
     if intensity >= machine:
         name, limit, fraction = "peak FMA", limits["fma_gflops"][dtype], gflops
     else:
-        name = "cache copy" if cached else "copy"
-        limit, fraction = limits["cache_copy_gbs" if cached else "copy_gbs"], gbs
+        name, limit, fraction = "copy", limits["copy_gbs"], gbs
     return {"bound": "compute" if name == "peak FMA" else "memory",
             "intensity": round(intensity, 2), "balance": round(machine, 2), "name": name,
             "limit": limit, "fraction": fraction / limit}

@@ -5,8 +5,7 @@ tap) and GB/s (pre read once + post written once), a peer timed in several confi
 (PyTorch in NCHW and channels-last) as its best one (`VARIANTS`; `record["best"]` says
 which), the ratio of every peer's median to tecomp's (above 1: tecomp is faster) and
 tecomp's share of the machine limit its case is judged against (`tools.limits.judge`: peak
-FMA GFLOP/s when the case's flop per byte reaches the machine balance, else copy GB/s, from
-the last-level cache when the case's bytes fit in half of it).
+FMA GFLOP/s when the case's flop per byte reaches the machine balance, else copy GB/s).
 """
 
 import numpy as np
@@ -113,17 +112,15 @@ def markdown(results: dict) -> str:
         f"{m['memory_gib']} GiB; {m['os']}, Python {m['python']}",
         "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
         f"- a step = `net.step()` (projection + neuron update); median of up to "
-        f"{results['repeats']} interleaved rounds, [IQR], each timed after 20 ms of untimed "
-        "steps (as in a running simulation); slow peers stop after their time "
+        f"{results['repeats']} interleaved rounds, [IQR]; slow peers stop after their time "
         "budget (n in the JSON); ×N = peer median / tecomp median (N > 1: tecomp faster)",
         "- throughput: 2 flop per tap (convolutions); bytes = pre read + post written (B7, B8: "
         "+ every weight, + int32 CSR indices for B8); "
         "bound: compute when the case's flop/byte reaches the machine balance (peak FMA "
         "GFLOP/s / copy GB/s), else memory; of limit: tecomp's share of peak FMA GFLOP/s "
-        "(compute-bound) or of copy GB/s (memory-bound), the cache copy's where the case's "
-        "bytes fit in half the last-level cache (they stay there from step to step), else the "
-        "memory copy's; a kernel that reads more than it writes can pass 100% of a copy; "
-        "limits measured by each worker before and after its cases, the better kept",
+        "(compute-bound) or of copy GB/s (memory-bound; pre and post may sit in the caches, "
+        "so above 100% is possible); limits measured by each worker before and after its "
+        "cases, the better kept",
         "- PyTorch: oneDNN enabled, `torch.set_num_threads` = the thread count, under "
         "`torch.inference_mode()`, timed in NCHW and in channels-last (CL); its column is the "
         "faster, named; the last column gives both",
@@ -223,14 +220,9 @@ def limits_line(lim: dict) -> str:
         " (CHECK FAILED: output off, or not slower with twice the iterations)"
     balance = " / ".join(f"{limits.balance(lim, d):.3g}" for d in lim["fma_gflops"])
     copy = lim["copy"]
-    cache = lim.get("cache_copy")
-    cached = "" if not cache else (
-        f"; copy of {cache['megabytes']} MiB (in the {lim.get('llc_mb') or '?'} MB last-level "
-        f"cache) {cache['gbs']} GB/s (np.copyto {cache['numpy_gbs']}, TVM {cache['tvm_gbs']})")
     return (f"peak FMA {peak} GFLOP/s (TVM kernel, {shape}; nominal at the cpu MHz clock "
             f"{nominal}){checked}; copy of {copy['megabytes']} MiB {copy['gbs']} GB/s "
-            f"(np.copyto {copy['numpy_gbs']}, TVM {copy['tvm_gbs']}){cached}; "
-            f"balance {balance} flop/B (from memory)")
+            f"(np.copyto {copy['numpy_gbs']}, TVM {copy['tvm_gbs']}); balance {balance} flop/B")
 
 
 def _compile_row(r: dict, annarchy: list[float]) -> list[str]:
