@@ -204,6 +204,8 @@ def worker(args) -> dict:
                 run_case(suite.CASES[name].quick() if args.quick else suite.CASES[name],
                          dtype, threads, args)
             record["seconds"] = time.perf_counter() - start
+            if record.get("bytes"):  # the copy limit of this case's size (tools.limits)
+                record["copy"] = limits.case_copy(record["bytes"], threads)
             report.derive(record, machine_limits)
             print("   " + report.summary(record), flush=True)
             records.append(record)

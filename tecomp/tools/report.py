@@ -5,7 +5,8 @@ tap) and GB/s (pre read once + post written once), a peer timed in several confi
 (PyTorch in NCHW and channels-last) as its best one (`VARIANTS`; `record["best"]` says
 which), the ratio of every peer's median to tecomp's (above 1: tecomp is faster) and
 tecomp's share of the machine limit its case is judged against (`tools.limits.judge`: peak
-FMA GFLOP/s when the case's flop per byte reaches the machine balance, else copy GB/s).
+FMA GFLOP/s when the case's flop per byte reaches the machine balance, else the GB/s of a
+copy of the case's size, `record["copy"]`).
 """
 
 import numpy as np
@@ -63,7 +64,8 @@ def derive(record: dict, machine: dict) -> None:
     record.pop("limit", None)
     if record.get("flops") and record.get("bytes") and "fma_gflops" in machine:
         record["limit"] = limits.judge(record["flops"], record["bytes"], record["precision"],
-                                       machine, base["gflops"], base["gbs"])
+                                       machine, base["gflops"], base["gbs"],
+                                       (record.get("copy") or {}).get("gbs"))
 
 
 def _best_variants(record: dict) -> None:
@@ -112,15 +114,17 @@ def markdown(results: dict) -> str:
         f"{m['memory_gib']} GiB; {m['os']}, Python {m['python']}",
         "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
         f"- a step = `net.step()` (projection + neuron update); median of up to "
-        f"{results['repeats']} interleaved rounds, [IQR]; slow peers stop after their time "
+        f"{results['repeats']} interleaved rounds, [IQR], each timed after 20 ms of untimed "
+        "steps (as in a running simulation); slow peers stop after their time "
         "budget (n in the JSON); ×N = peer median / tecomp median (N > 1: tecomp faster)",
         "- throughput: 2 flop per tap (convolutions); bytes = pre read + post written (B7, B8: "
         "+ every weight, + int32 CSR indices for B8); "
         "bound: compute when the case's flop/byte reaches the machine balance (peak FMA "
         "GFLOP/s / copy GB/s), else memory; of limit: tecomp's share of peak FMA GFLOP/s "
-        "(compute-bound) or of copy GB/s (memory-bound; pre and post may sit in the caches, "
-        "so above 100% is possible); limits measured by each worker before and after its "
-        "cases, the better kept",
+        "(compute-bound) or of copy GB/s (memory-bound), the copy of as many bytes as the "
+        "case moves, measured after its timings (from the caches where they fit, as the "
+        "case's data do; a kernel that reads more than it writes can pass 100%); peak FMA "
+        "measured by each worker before and after its cases, the better kept",
         "- PyTorch: oneDNN enabled, `torch.set_num_threads` = the thread count, under "
         "`torch.inference_mode()`, timed in NCHW and in channels-last (CL); its column is the "
         "faster, named; the last column gives both",
@@ -177,7 +181,7 @@ def _row(r: dict, notes: dict, quick: bool = False) -> list[str]:
     kernel = r.get("info", {}).get("tecomp", {}).get("kernel_ms")
     cells += [f"{_ms(base['median_ms'])} [{_ms(base['iqr_ms'])}]", _throughput(r, base),
               _bound(limit),
-              f"{100 * limit['fraction']:.0f}% {limit['name']}" if limit else "",
+              _share(limit),
               _ms(kernel) if kernel else ""]
     for peer in PEERS:
         s = r["stats"].get(peer)
@@ -198,6 +202,14 @@ def _row(r: dict, notes: dict, quick: bool = False) -> list[str]:
 
 def _shape(shape) -> str:
     return "×".join(map(str, shape)) if isinstance(shape, list | tuple) else str(shape)
+
+
+def _share(limit: dict | None) -> str:
+    """"88% peak FMA", or "96% copy (50.4 GB/s)" with the rate of the case's copy."""
+    if not limit:
+        return ""
+    rate = f" ({limit['limit']:.3g} GB/s)" if limit["name"] == "copy" else ""
+    return f"{100 * limit['fraction']:.0f}% {limit['name']}{rate}"
 
 
 def _bound(limit: dict | None) -> str:

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -57,8 +58,10 @@ def test_quick_run_checks_then_times_every_case(quick_run):
         assert r["case"] == "B8" or r["stats"]["numpy"]["median_ms"] > 0
         assert set(r["ratios"]) >= {"tecomp-tuned", "scipy" if r["case"] == "B8" else "numpy"}
         # compute- or memory-bound from the case's flop per byte against the machine balance
+        # (the copy of as many bytes as the case moves, measured after its timings)
         limit, lim = r["limit"], results["workers"][0]["limits"]
-        balance = lim["fma_gflops"][r["precision"]] / lim["copy_gbs"]
+        assert r["copy"]["megabytes"] == max(1, math.ceil(r["bytes"] / 2**21))
+        balance = lim["fma_gflops"][r["precision"]] / r["copy"]["gbs"]
         assert limit["intensity"] == pytest.approx(r["flops"] / r["bytes"], abs=0.01)
         assert limit["bound"] == ("compute" if r["flops"] / r["bytes"] >= balance else "memory")
         assert limit["name"] == {"compute": "peak FMA", "memory": "copy"}[limit["bound"]]
@@ -184,6 +187,15 @@ def test_limits_judge_a_case_against_the_machine_balance():
     assert kept["fma_gflops"] == {"float32": 120.0, "float64": 50.0}
     assert kept["fma"] == {"float32": "second", "float64": "first"}
     assert kept["copy_gbs"] == 20.0 and kept["seconds"] == 2.0
+
+
+def test_a_case_is_judged_against_the_copy_of_its_own_size():
+    machine = {"fma_gflops": {"float32": 100.0}, "copy_gbs": 20.0}
+    cached = limits.judge(100, 1e6, "float32", machine, gflops=0.1, gbs=40.0, copy_gbs=50.0)
+    assert cached["name"] == "copy" and cached["limit"] == 50.0
+    assert cached["fraction"] == pytest.approx(0.8) and cached["balance"] == 2.0
+    memory = limits.judge(100, 1e6, "float32", machine, gflops=0.1, gbs=10.0)
+    assert memory["limit"] == 20.0 and memory["fraction"] == pytest.approx(0.5)
 
 
 def test_derive_compares_tecomp_with_the_faster_pytorch_layout():
