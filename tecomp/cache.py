@@ -191,7 +191,9 @@ def _read(path: Path, kind: str | None = None) -> Record | None:
 
 def save(spec: WindowSpec | NeuronSpec, knobs: Knobs, best_ms: float, default_ms: float,
          trials: list[dict], threads: int | None = None, folder: Path | None = None) -> Path:
-    """Write (or merge into) the record of a spec; the faster schedule wins, trials add up."""
+    """Write (or merge into) the record of a spec; trials add up. The new schedule replaces
+    the old one when its tune timed the old one too (as `tuning` does: its best already
+    beat it); else (a concurrent tuner) the faster wins."""
     wanted = key(spec, threads)
     folder = Path(folder) if folder is not None else user_dir() / "records"
     folder.mkdir(parents=True, exist_ok=True)
@@ -203,7 +205,8 @@ def save(spec: WindowSpec | NeuronSpec, knobs: Knobs, best_ms: float, default_ms
                   "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         if old is not None and old.key == wanted:
             record["trials"] = old.trials + trials
-            if old.best_ms <= best_ms:
+            timed_again = knobs_to_dict(old.knobs) in [t.get("knobs") for t in trials]
+            if old.best_ms <= best_ms and not timed_again:
                 record.update(knobs=knobs_to_dict(old.knobs), best_ms=old.best_ms)
         write_atomic(path, json.dumps(record, indent=1, sort_keys=True))
     return path

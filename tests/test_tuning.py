@@ -438,6 +438,61 @@ def test_a_lucky_trial_is_timed_again_before_it_is_kept(spec, again, wins):
     assert result.best_ms == (again if wins else 1.0)
 
 
+class FinalistWorker:
+    """The defaults 2.0 ms; the first three other candidates 1.00-1.02 ms at first, then 1.3;
+    the fourth 1.2 (never timed again: not among the three fastest); the rest 5.0. Every
+    second timing of the defaults fails (inf)."""
+
+    def __init__(self, default):
+        self.default, self.seen, self.default_calls = default, [], 0
+
+    def measure(self, spec, knobs):
+        if knobs == self.default:
+            self.default_calls += 1
+            ms = math.inf if self.default_calls == 2 else 2.0
+        else:
+            if knobs not in self.seen:
+                self.seen.append(knobs)
+                rank = self.seen.index(knobs)
+                ms = (1.00, 1.01, 1.02, 1.2)[rank] if rank < 4 else 5.0
+            else:
+                ms = 1.3
+        return {"ms": ms, "error": None, "build_s": 0.0}
+
+
+def test_only_the_trials_timed_again_compete_at_the_end(spec):
+    """A trial timed once (1.2 ms) does not beat finalists whose medians rose on being timed
+    again (1.3 ms); a failed re-timing (inf) of the defaults is not held against them."""
+    worker = FinalistWorker(schedules.default_knobs(spec))
+    result = tuning.tune_spec(spec, trials=8, seconds=60, worker=worker, progress=False,
+                              save=False)
+    assert result.knobs in worker.seen[:3] and result.best_ms == 1.3
+    assert result.default_ms == 2.0
+
+
+def test_a_tune_replaces_the_record_it_timed_again(spec, tmp_path, monkeypatch):
+    """A record lucky in an earlier tune (0.9 ms) is a candidate of the next one, which
+    times it again; the new best replaces it even with a higher time (its median)."""
+    monkeypatch.setenv("TECOMP_CACHE", str(tmp_path))
+    lucky = dataclasses.replace(schedules.default_knobs(spec), unroll=False, parallel=False)
+    cache.save(spec, lucky, 0.9, 2.0, [{"knobs": knobs_to_dict(lucky), "ms": 0.9}])
+    default = schedules.default_knobs(spec)
+
+    class Worker:
+        tried = []
+
+        def measure(self, spec, knobs):
+            self.tried.append(knobs)
+            ms = 2.0 if knobs == default else 1.3 if knobs == lucky else 1.0
+            return {"ms": ms, "error": None, "build_s": 0.0}
+
+    worker = Worker()
+    result = tuning.tune_spec(spec, trials=6, seconds=60, worker=worker, progress=False)
+    assert worker.tried[1] == lucky  # timed right after the defaults
+    assert result.best_ms == 1.0 and result.knobs != lucky
+    assert cache.lookup(spec).knobs == result.knobs
+
+
 def test_trace_records_schedule_like_their_source(spec):
     """A record may hold a schedule trace (what MetaSchedule produces) instead of knobs."""
     import tvm

@@ -169,7 +169,8 @@ def interleave(runners: list[Runner], repeats: int, budget: float) -> dict[str, 
     (at least one; none for a call of SLOW_S or more) then one timed call: a step as in a
     running simulation (warm caches, its own threads awake), without the others' threads,
     which get SETTLE_S to stop spinning before each call.
-    A runner that has spent `budget` seconds (after at least 3 samples) sits out."""
+    A runner that has spent `budget` seconds, warm-up included (after at least 3 samples),
+    sits out."""
     order = random.Random(SEED)
     samples = {r.name: [] for r in runners}
     spent = dict.fromkeys(samples, 0.0)
@@ -181,15 +182,15 @@ def interleave(runners: list[Runner], repeats: int, budget: float) -> dict[str, 
                 if len(done) >= 3 and spent[runner.name] > budget:
                     continue
                 time.sleep(SETTLE_S)
+                warmed = 0.0
                 if (done[-1] / 1e3 if done else runner.check_s) < SLOW_S:
-                    warmed = 0.0
                     for _ in range(WARM_CALLS_MAX):
                         warmed += runner.timed()
                         if warmed >= WARM_S:
                             break
                 seconds = runner.timed()
                 done.append(1e3 * seconds)
-                spent[runner.name] += seconds
+                spent[runner.name] += warmed + seconds  # the budget counts the warm-up too
     finally:
         gc.enable()
     return samples

@@ -93,14 +93,16 @@ def tune_spec(spec: WindowSpec | NeuronSpec, trials: int = 64, seconds: float = 
     worker = worker or Worker(threads)
     try:
         log = _search(spec, trials, SEARCH_SHARE * seconds, worker, random.Random(seed),
-                      progress)
+                      progress, threads)
         if metaschedule and isinstance(spec, WindowSpec):
             log.append(_metaschedule_trial(spec, metaschedule, worker, threads))
-        _confirm(spec, log, worker, start + seconds)
+        finalists = _confirm(spec, log, worker, start + seconds)
     finally:
         if own_worker:
             worker.close()
-    best = min(log, key=_median_ms)
+    # once some were timed again, the best is one of them: a trial timed once is not
+    # compared with medians that its luck never had to face
+    best = min(finalists or log, key=_median_ms)
     default_ms = _median_ms(log[0])
     result = TuneResult(spec, default_ms, _median_ms(best), best["candidate"], _recorded(log),
                         time.perf_counter() - start)
@@ -114,25 +116,29 @@ def tune_spec(spec: WindowSpec | NeuronSpec, trials: int = 64, seconds: float = 
     return result
 
 
-def _confirm(spec, log: list[dict], worker: Worker, deadline: float) -> None:
+def _confirm(spec, log: list[dict], worker: Worker, deadline: float) -> list[dict]:
     """Time the defaults (log[0]) and the CONFIRM_TOP fastest other trials again, in turns,
     CONFIRM_ROUNDS times while `deadline` (a `time.perf_counter()` value) is ahead; each
-    trial keeps its new times in "confirm_ms"."""
+    trial keeps its new times in "confirm_ms". Returns the trials timed again (none when
+    fewer than two are finite or no time is left): the finalists."""
     others = sorted((t for t in log[1:] if math.isfinite(t["ms"])), key=lambda t: t["ms"])
     chosen = [t for t in log[:1] if math.isfinite(t["ms"])] + others[:CONFIRM_TOP]
-    if len(chosen) < 2:
-        return
+    if len(chosen) < 2 or time.perf_counter() >= deadline:
+        return []
     for _ in range(CONFIRM_ROUNDS):
         for trial in chosen:
             if time.perf_counter() >= deadline:
-                return
+                return chosen
             trial.setdefault("confirm_ms", []).append(
                 worker.measure(spec, trial["candidate"])["ms"])
+    return chosen
 
 
 def _median_ms(trial: dict) -> float:
-    """A trial's median time over its first timing and those of `_confirm`."""
-    return statistics.median([trial["ms"], *trial.get("confirm_ms", ())])
+    """A trial's median time over its first timing and those of `_confirm` that gave one
+    (a candidate that failed when timed again, a timeout, is not held to that)."""
+    return statistics.median([trial["ms"], *(ms for ms in trial.get("confirm_ms", ())
+                                             if math.isfinite(ms))])
 
 
 def check_budget(trials, seconds, threads, metaschedule=0) -> None:
@@ -155,7 +161,7 @@ def _recorded(log: list[dict]) -> list[dict]:
 
 
 def _search(spec, trials: int, seconds: float, worker: Worker, rng: random.Random,
-            progress: bool) -> list[dict]:
+            progress: bool, threads: int | None = None) -> list[dict]:
     """Template candidates, the defaults first: a random half, then mutations of the best.
     The defaults are always timed (they are the record's reference); no other trial starts
     after `seconds`."""
@@ -170,6 +176,11 @@ def _search(spec, trials: int, seconds: float, worker: Worker, rng: random.Rando
     travelled = cache.lookup_travelled(spec)
     start_from = [travelled.knobs] if travelled is not None and travelled.knobs in space \
         else []
+    # this machine's own record, if any, is timed again with the rest (`cache.save` lets a
+    # tune that timed it replace it)
+    own = cache.lookup(spec, threads)
+    if own is not None and own.knobs in space:
+        start_from.insert(0, own.knobs)
     queue = [default, *start_from] + rng.sample(space, min(len(space), trials // 2))
     tried: dict[Knobs, dict] = {}
     with tqdm(total=budget, desc=label(spec), disable=not progress, leave=False,
