@@ -234,7 +234,8 @@ def limits_line(lim: dict) -> str:
     copy = lim["copy"]
     return (f"peak FMA {peak} GFLOP/s (TVM kernel, {shape}; nominal at the cpu MHz clock "
             f"{nominal}){checked}; copy of {copy['megabytes']} MiB {copy['gbs']} GB/s "
-            f"(np.copyto {copy['numpy_gbs']}, TVM {copy['tvm_gbs']}); balance {balance} flop/B")
+            f"(np.copyto {copy['numpy_gbs']}, TVM {copy['tvm_gbs']}); balance {balance} "
+            "flop/B against this copy (a case's bound column: against the copy of its size)")
 
 
 def _compile_row(r: dict, annarchy: list[float]) -> list[str]:
