@@ -120,7 +120,13 @@ def measure(makers: Mapping[str, Callable[[], Runner]], expected, tolerance, rep
                 return out
         timed = [r for r in runners if r.name not in untimed]
         if repeats and timed:
-            out.samples_ms = interleave(timed, repeats, budget)
+            failed: dict[str, str] = {}
+            out.samples_ms = interleave(timed, repeats, budget, failed)
+            out.skipped.update(failed)
+            stopped = [name for name in required if name in failed]
+            if stopped:
+                out.aborted = failed[stopped[0]]
+                return out
         for runner in timed:
             if kernel is not None and runner.net is not None and out.samples_ms:
                 profile = runner.net.engine.profile(repeat=min(repeats, 30))
@@ -164,13 +170,15 @@ def _checked(name: str, make, expected, tolerance, out: Outcome,
     return None
 
 
-def interleave(runners: list[Runner], repeats: int, budget: float) -> dict[str, list[float]]:
+def interleave(runners: list[Runner], repeats: int, budget: float,
+               failed: dict[str, str] | None = None) -> dict[str, list[float]]:
     """Rounds in which every runner, in a new random order, makes untimed calls for WARM_S
     (at least one; none for a call of SLOW_S or more) then one timed call: a step as in a
     running simulation (warm caches, its own threads awake), without the others' threads,
     which get SETTLE_S to stop spinning before each call.
     A runner that has spent `budget` seconds, warm-up included (after at least 3 samples),
-    sits out."""
+    sits out. One that raises is left out from then on, without its samples, the reason in
+    `failed` by name; the others go on."""
     order = random.Random(SEED)
     samples = {r.name: [] for r in runners}
     spent = dict.fromkeys(samples, 0.0)
@@ -178,17 +186,24 @@ def interleave(runners: list[Runner], repeats: int, budget: float) -> dict[str, 
     try:
         for _ in range(repeats):
             for runner in order.sample(runners, len(runners)):
-                done = samples[runner.name]
-                if len(done) >= 3 and spent[runner.name] > budget:
+                done = samples.get(runner.name)
+                if done is None or (len(done) >= 3 and spent[runner.name] > budget):
                     continue
                 time.sleep(SETTLE_S)
-                warmed = 0.0
-                if (done[-1] / 1e3 if done else runner.check_s) < SLOW_S:
-                    for _ in range(WARM_CALLS_MAX):
-                        warmed += runner.timed()
-                        if warmed >= WARM_S:
-                            break
-                seconds = runner.timed()
+                try:
+                    warmed = 0.0
+                    if (done[-1] / 1e3 if done else runner.check_s) < SLOW_S:
+                        for _ in range(WARM_CALLS_MAX):
+                            warmed += runner.timed()
+                            if warmed >= WARM_S:
+                                break
+                    seconds = runner.timed()
+                except Exception as err:  # a peer that breaks mid-run costs only itself
+                    del samples[runner.name]
+                    if failed is not None:
+                        failed[runner.name] = (f"failed while timed, after {len(done)} "
+                                               f"samples: {type(err).__name__}: {err}")
+                    continue
                 done.append(1e3 * seconds)
                 spent[runner.name] += warmed + seconds  # the budget counts the warm-up too
     finally:

@@ -167,6 +167,29 @@ def test_interleave_warming_ends_for_a_runner_whose_clock_reads_zero():
     assert runner.calls == 2 * (harness.WARM_CALLS_MAX + 1)
 
 
+def test_a_runner_that_breaks_while_timed_is_left_out_and_the_others_go_on():
+    class Breaking(peers.Runner):
+        calls = 0
+
+        def timed(self):
+            self.calls += 1
+            if self.name == "broken" and self.calls == 5:
+                raise RuntimeError("boom")
+            return 0.03
+
+    def maker(name):
+        return lambda: Breaking(name, None, lambda _: np.zeros(2))
+
+    out = harness.measure({"tecomp": maker("tecomp"), "broken": maker("broken")},
+                          np.zeros(2), 0.0, repeats=4, budget=10.0)
+    assert out.samples_ms["tecomp"] == [30.0] * 4 and "broken" not in out.samples_ms
+    assert "failed while timed" in out.skipped["broken"] and "boom" in out.skipped["broken"]
+    assert out.aborted is None
+    stopped = harness.measure({"broken": maker("broken")}, np.zeros(2), 0.0, repeats=4,
+                              budget=10.0, required=("broken",))
+    assert "boom" in stopped.aborted and not stopped.samples_ms
+
+
 def test_unknown_case_is_refused():
     with pytest.raises(ValueError, match="unknown case"):
         suite.cases(["B9"])
