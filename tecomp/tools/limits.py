@@ -206,9 +206,10 @@ def best(first: dict, again: dict) -> dict:
     return out
 
 
-def balance(limits: dict, dtype: str) -> float:
-    """The machine balance: flop per byte at which peak FMA and copy take the same time."""
-    return limits["fma_gflops"][dtype] / limits["copy_gbs"]
+def balance(limits: dict, dtype: str, copy_gbs: float | None = None) -> float:
+    """The machine balance: flop per byte at which peak FMA and copy take the same time
+    (the copy at `copy_gbs` when given, else the machine's 512 MiB one)."""
+    return limits["fma_gflops"][dtype] / (copy_gbs or limits["copy_gbs"])
 
 
 def judge(flops: float, nbytes: float, dtype: str, limits: dict, gflops: float,
@@ -219,7 +220,7 @@ def judge(flops: float, nbytes: float, dtype: str, limits: dict, gflops: float,
     (`case_copy`: from the caches where they fit, as the case's own data stay there from
     step to step); without it, the machine's copy of 512 MiB."""
     copy = copy_gbs or limits["copy_gbs"]
-    intensity, machine = flops / nbytes, limits["fma_gflops"][dtype] / copy
+    intensity, machine = flops / nbytes, balance(limits, dtype, copy)
     if intensity >= machine:
         name, limit, fraction = "peak FMA", limits["fma_gflops"][dtype], gflops
     else:
@@ -234,7 +235,7 @@ def case_copy(nbytes: float, threads: int) -> dict:
     at least). A case's pre, post and weights are the same arrays every step, so where
     they fit in the last-level cache its steps run at cache speed: 2 x 16 MiB copy at 50
     GB/s on a Xeon with a 480 MB L3, against 26 GB/s for 2 x 512 MiB."""
-    return copy_bandwidth(max(1, math.ceil(nbytes / 2 / 2**20)), threads, repeats=7)
+    return copy_bandwidth(max(1, math.ceil(nbytes / 2 / 2**20)), threads)
 
 
 def main(argv: list[str] | None = None) -> int:
